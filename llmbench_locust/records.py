@@ -80,8 +80,16 @@ def _cell(value: Any) -> Any:
     return value
 
 
+WARMUP_FILE = "warmup_requests.csv"
+
+
 def stage_file_name(concurrency: int) -> str:
     return f"requests_c{concurrency}.csv"
+
+
+def record_file_name(record: RequestRecord) -> str:
+    """Warm-up requests (stage 0) are kept out of the stage files."""
+    return WARMUP_FILE if record.stage == 0 else stage_file_name(record.concurrency)
 
 
 class StageCsvWriter:
@@ -93,24 +101,24 @@ class StageCsvWriter:
     def __init__(self, outdir: str, flush_interval: float = 1.0) -> None:
         self.outdir = outdir
         self.flush_interval = flush_interval
-        self._files: dict[int, io.TextIOBase] = {}
-        self._writers: dict[int, csv.DictWriter] = {}
+        self._files: dict[str, io.TextIOBase] = {}
+        self._writers: dict[str, csv.DictWriter] = {}
         self._lock = threading.Lock()
         self._last_flush = time.monotonic()
         self.count = 0
         os.makedirs(outdir, exist_ok=True)
 
-    def _writer(self, concurrency: int) -> csv.DictWriter:
-        writer = self._writers.get(concurrency)
+    def _writer(self, name: str) -> csv.DictWriter:
+        writer = self._writers.get(name)
         if writer is None:
-            path = os.path.join(self.outdir, stage_file_name(concurrency))
+            path = os.path.join(self.outdir, name)
             fresh = not os.path.exists(path) or os.path.getsize(path) == 0
             fh = open(path, "a", newline="", encoding="utf-8")
             writer = csv.DictWriter(fh, fieldnames=COLUMNS)
             if fresh:
                 writer.writeheader()
-            self._files[concurrency] = fh
-            self._writers[concurrency] = writer
+            self._files[name] = fh
+            self._writers[name] = writer
         return writer
 
     def write(self, record: RequestRecord) -> None:
@@ -119,7 +127,7 @@ class StageCsvWriter:
     def write_many(self, records: Iterable[RequestRecord]) -> None:
         with self._lock:
             for record in records:
-                self._writer(record.concurrency).writerow(record.to_row())
+                self._writer(record_file_name(record)).writerow(record.to_row())
                 self.count += 1
             if time.monotonic() - self._last_flush >= self.flush_interval:
                 self._flush_locked()

@@ -1,0 +1,242 @@
+"""One benchmark run on the master (or local runner): its folder, its ladder, its live progress,
+and the result files when it ends, however it ends.
+"""
+
+from __future__ import annotations
+
+import glob
+import logging
+import os
+import sys
+import time
+from typing import TYPE_CHECKING, Any
+
+import gevent
+from locust import stats as locust_stats
+
+from . import outputs
+from .client import LLMClient
+from .controller import LadderController, StageRun
+from .options import RunConfig
+from .request import build_request
+from .stages import build_plan
+from .store import RecordStore
+
+if TYPE_CHECKING:
+    from .plugin import Bench
+
+logger = logging.getLogger("llmbench")
+
+CPU_WARNING_PERCENT = 90.0
+STALE_PATTERNS = (
+    "requests_c*.csv",
+    "summary_c*.json",
+    "warmup_requests.csv",
+    outputs.SUMMARY_ALL,
+    outputs.OVERALL,
+    "report.html",
+    "locust_*.csv",
+    "regression.json",
+)
+
+
+def clear_results(outdir: str) -> None:
+    """Remove the result files of an earlier run, so a new run never appends to them."""
+    for pattern in STALE_PATTERNS:
+        for path in glob.glob(os.path.join(outdir, pattern)):
+            os.remove(path)
+
+
+def preflight_error(config: RunConfig, prompt) -> str | None:
+    """Send one small request; the reason the run cannot work, or None."""
+    client = LLMClient(config.base_url, config.endpoint, min(config.timeout, 60.0), config.api_key, config.headers)
+    body = build_request(config, prompt, max_tokens=min(config.max_tokens or 8, 8))
+    try:
+        measurement, _ = client.send(body, config.stream, "llmbench-preflight")
+    finally:
+        client.close()
+    if measurement.ok:
+        return None
+    reason = f"{measurement.error_type}: {measurement.error}"
+    if measurement.error_type in ("connection", "timeout", "http_4xx"):
+        return f"the check request to {config.base_url} failed ({reason})"
+    logger.warning("the check request failed (%s); starting anyway", reason)
+    return None
+
+
+class Run:
+    def __init__(self, bench: "Bench", config: RunConfig, prompts: list) -> None:
+        self.bench = bench
+        self.environment = bench.environment
+        self.config = config
+        self.prompts = prompts
+        self.plan = build_plan(config.concurrency, config.requests_per_stage, config.stage_duration, config.warmup_requests)
+        self.outdir = config.outdir
+        self.store: RecordStore | None = None
+        self.controller = LadderController(self.plan, bench.users_by_node, bench.send_to_node, self._stage_finished)
+        self.start_error: str | None = None
+        self.started_epoch = time.time()
+        self.cpu_max: dict[str, float] = {}
+        self._greenlets: list[gevent.Greenlet] = []
+        self._csv_writer: Any = None
+        self.finished = False
+
+    def start(self) -> bool:
+        if self.config.preflight:
+            error = preflight_error(self.config, self.prompts[0])
+            if error:
+                self.start_error = error
+                return False
+        os.makedirs(self.outdir, exist_ok=True)
+        clear_results(self.outdir)
+        self.store = RecordStore(self.outdir)
+        self._csv_writer = locust_stats.StatsCSVFileWriter(
+            self.environment, locust_stats.PERCENTILES_TO_REPORT, os.path.join(self.outdir, "locust"), full_history=True
+        )
+        self._greenlets.append(gevent.spawn(self._csv_writer.stats_writer))
+        self._greenlets.append(gevent.spawn(self._monitor))
+        logger.info("llmbench: writing to %s", os.path.abspath(self.outdir))
+        return True
+
+    # ---- during the run ------------------------------------------------------------------------
+
+    def tick(self) -> tuple[int, float] | None:
+        users = self.controller.target_users()
+        if users is None:
+            return None
+        runner = self.environment.runner
+        if runner.state == "running" and runner.user_count == users:
+            self.controller.users_ready(users)
+        return users, float(max(1, min(users, 100)))
+
+    def _stage_finished(self, run: StageRun) -> None:
+        self.store.flush()
+        if not run.stage.is_warmup:
+            outputs.write_stage_summary(self.outdir, run.stage.number, run.stage.concurrency)
+
+    def _monitor(self) -> None:
+        """Once a second: the client CPU, and a progress line in headless runs."""
+        headless = bool(getattr(self.environment.parsed_options, "headless", False))
+        while True:
+            gevent.sleep(1.0)
+            self._sample_cpu()
+            if headless:
+                line = self.progress_line()
+                if line:
+                    print(line, flush=True)
+
+    def _sample_cpu(self) -> None:
+        runner = self.environment.runner
+        if self.bench.role == "master":
+            samples = {worker.id: worker.cpu_usage for worker in runner.clients.values()}
+            samples["master"] = runner.current_cpu_usage
+        else:
+            samples = {"local": runner.current_cpu_usage}
+        for node, value in samples.items():
+            self.cpu_max[node] = max(self.cpu_max.get(node, 0.0), float(value or 0.0))
+
+    def progress_line(self) -> str | None:
+        current = self.controller.current
+        if current is None or current.opened_epoch is None:
+            return None
+        stage = current.stage
+        live = self.store.live[stage.number]
+        stages = [s for s in self.plan if not s.is_warmup]
+        index = f"{stage.number}/{len(stages)}" if not stage.is_warmup else "warm-up"
+        quota = stage.requests if stage.requests is not None else "-"
+        p99 = live.p99()
+        return (
+            f"[llmbench] stage {index} concurrency {stage.concurrency}: {live.done}/{quota} done, "
+            f"{live.failures} failed, qps {live.qps():.2f}, p99 {'-' if p99 is None else f'{p99:.1f} ms'}"
+        )
+
+    # ---- the end ------------------------------------------------------------------------------
+
+    def client_health(self) -> dict:
+        suspects = sorted(node for node, cpu in self.cpu_max.items() if cpu >= CPU_WARNING_PERCENT)
+        return {
+            "max_cpu_percent": {node: round(cpu, 1) for node, cpu in sorted(self.cpu_max.items())},
+            "cpu_warning": bool(suspects),
+            "cpu_warning_nodes": suspects,
+            "verdict": "suspect: load generator CPU near its limit" if suspects else "ok",
+        }
+
+    def finish(self) -> dict | None:
+        if self.finished:
+            return None
+        self.finished = True
+        self.controller.stop()
+        for greenlet in self._greenlets:
+            greenlet.kill(block=False)
+        self._final_locust_csv()
+        self.store.flush()
+        self.store.close()
+        partial = [run.stage.number for run in self.controller.partial_stages() if not run.stage.is_warmup]
+        started = [
+            (run.stage.number, run.stage.concurrency)
+            for run in self.controller.runs
+            if run.opened_epoch is not None and not run.stage.is_warmup
+        ]
+        run_info = {
+            "version": _version(),
+            "run": {
+                "started_epoch": self.started_epoch,
+                "finished_epoch": time.time(),
+                "completed": self.controller.finished,
+                "stages": [run.as_dict() for run in self.controller.runs],
+                "records_by_worker": dict(self.store.by_worker),
+            },
+        }
+        thresholds = {
+            "qps_gain": self.config.saturation_qps_gain,
+            "p99_rise": self.config.saturation_p99_rise,
+            "error_rate": self.config.error_onset_rate,
+        }
+        overall = outputs.write_all(
+            self.outdir, started, self.config.public(), thresholds, partial, self.client_health(), run_info
+        )
+        successes = sum(row.get("successes") or 0 for row in overall.get("stages", []))
+        self.environment.process_exit_code = 0 if successes > 0 else 2
+        if successes == 0:
+            print("llmbench: error: no request succeeded", file=sys.stderr, flush=True)
+        print(outputs.results_table(overall), flush=True)
+        if self.config.report:
+            self._write_report()
+        print(f"llmbench: results in {os.path.abspath(self.outdir)}", flush=True)
+        return overall
+
+    def _final_locust_csv(self) -> None:
+        writer = self._csv_writer
+        if writer is None:
+            return
+        try:
+            writer.requests_csv_filehandle.seek(0)
+            writer.requests_csv_writer.writerow(writer.requests_csv_columns)
+            writer._requests_data_rows(writer.requests_csv_writer)
+            writer.requests_csv_filehandle.truncate()
+            writer._stats_history_data_rows(writer.stats_history_csv_writer, time.time())
+            writer.failures_csv_filehandle.seek(0)
+            writer.failures_csv_writer.writerow(writer.failures_columns)
+            writer._failures_data_rows(writer.failures_csv_writer)
+            writer.failures_csv_filehandle.truncate()
+            writer.close_files()
+        except (OSError, ValueError) as exc:
+            logger.warning("could not finish Locust's CSV files: %s", exc)
+
+    def _write_report(self) -> None:
+        try:
+            from .report import build_report
+        except ImportError as exc:
+            logger.warning("report not written: %s", exc)
+            return
+        try:
+            path = build_report(self.outdir)
+            print(f"llmbench: report {os.path.abspath(path)}", flush=True)
+        except Exception as exc:  # noqa: BLE001 - the data files are written; the report is extra
+            logger.exception("report not written: %s", exc)
+
+
+def _version() -> str:
+    from . import __version__
+
+    return __version__
