@@ -19,9 +19,25 @@ DEFAULT_OUTDIR = "llm_bench_out"
 DEFAULT_USER_PROMPT = "Write a one-sentence fact about Oklahoma."
 
 
+LOCUST_ONLY_KEYWORDS = ("include_in_web_ui", "is_secret", "is_required", "is_multiple")
+
+
+class _PlainParser:
+    """Lets the same option list go onto a plain argparse parser (without Locust's web-UI keywords)."""
+
+    def __init__(self, parser: Any) -> None:
+        self._parser = parser
+
+    def add_argument(self, *args: Any, **kwargs: Any) -> Any:
+        for key in LOCUST_ONLY_KEYWORDS:
+            kwargs.pop(key, None)
+        return self._parser.add_argument(*args, **kwargs)
+
+
 def add_llm_arguments(parser: Any) -> None:
-    """Add the LLM options to a Locust (configargparse) parser."""
-    group = parser  # Locust's web UI form reads its extra fields from the parser's own actions
+    """Add the LLM options to a Locust parser (for its command line and web UI) or a plain one."""
+    # Locust's web UI form reads its extra fields from the parser's own actions, so no group.
+    group = parser if hasattr(parser, "args_included_in_web_ui") else _PlainParser(parser)
     group.add_argument("--model", default="", help="Model name sent in every request", is_required=True)
     group.add_argument(
         "--api-key",

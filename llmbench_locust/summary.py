@@ -558,17 +558,20 @@ def compare_with_baseline(
 # ---------------------------------------------------------------------------------------------
 
 _SECRET_KEY = re.compile(r"key|token(?!s)|authorization|secret|password|cookie", re.IGNORECASE)
-_SECRET_HEADER = re.compile(r"^\s*(authorization|proxy-authorization|cookie|[\w-]*api[-_]?key|[\w-]*token)\s*:", re.IGNORECASE)
+_SECRET_HEADER = re.compile(r"(proxy-)?authorization|cookie|[\w-]*api[-_]?key|[\w-]*token|[\w-]*secret", re.IGNORECASE)
 
 
 def scrub_config(config: Any) -> Any:
-    """Drop secret-looking keys at any depth and mask ``Name: value`` header strings of secret
-    headers. Count keys such as ``max_tokens`` are kept (``token`` only matches when not plural)."""
+    """Drop secret-looking keys at any depth, and mask the values of secret headers given as
+    ``"Name: value"`` strings or ``[name, value]`` pairs. Count keys such as ``max_tokens`` are
+    kept (``token`` only matches when not plural)."""
     if isinstance(config, Mapping):
         return {k: scrub_config(v) for k, v in config.items() if not _SECRET_KEY.search(str(k))}
     if isinstance(config, (list, tuple)):
+        if len(config) == 2 and all(isinstance(v, str) for v in config) and _SECRET_HEADER.fullmatch(config[0].strip()):
+            return [config[0], "***"]
         return [scrub_config(v) for v in config]
-    if isinstance(config, str) and _SECRET_HEADER.match(config):
+    if isinstance(config, str) and ":" in config and _SECRET_HEADER.fullmatch(config.split(":", 1)[0].strip()):
         return config.split(":", 1)[0] + ": ***"
     return config
 
