@@ -159,15 +159,15 @@ class LLMClient:
                     body_lines = _BodyLines(response)
                     try:
                         for event in iter_events(body_lines):
-                            meaning = self.endpoint.interpret_event(event.event, event.data)
-                            meter.message(time.perf_counter(), meaning)
+                            arrived = time.perf_counter()
+                            meter.message(arrived, self.endpoint.interpret_event(event.event, event.data))
                     finally:
                         received += body_lines.size
                 else:
                     raw = response.read()
+                    arrived = time.perf_counter()
                     received += len(raw)
-                    meaning = self.endpoint.interpret_body(raw.decode("utf-8", "replace"))
-                    meter.message(time.perf_counter(), meaning)
+                    meter.message(arrived, self.endpoint.interpret_body(raw.decode("utf-8", "replace")))
         except _Deadline:
             meter.fail(time.perf_counter(), "timeout", f"no complete response within {self.timeout:g} s")
             self.close()

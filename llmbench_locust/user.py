@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 
+import gevent
 from locust import User, task
 from locust.event import EventHook
 
@@ -96,6 +97,8 @@ class LLMUser(User):
         request_id = bench.new_request_id()
         start_epoch = time.time()
         measurement, size = self._llm_client(bench).send(body, config.stream, request_id)
+        # Let users whose events arrived meanwhile timestamp them before this one's bookkeeping.
+        gevent.sleep(0)
         record = _record(measurement, request_id, ticket, bench.node_id, start_epoch, config)
         self._fire(record, measurement, size)
         return record

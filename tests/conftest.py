@@ -1,0 +1,82 @@
+"""Shared fixtures: the mock engine and real `locust` / `llmbench` processes on 127.0.0.1."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+LOCUSTFILE = ROOT / "locustfiles" / "llm.py"
+
+
+@dataclass
+class Mock:
+    url: str
+    log: Path
+    process: subprocess.Popen
+
+    def truth(self) -> dict[str, dict]:
+        """The mock's own send times, by X-Request-Id."""
+        if not self.log.exists():
+            return {}
+        rows = [json.loads(line) for line in self.log.read_text().splitlines() if line.strip()]
+        return {row["request_id"]: row for row in rows if row.get("request_id")}
+
+
+def start_mock(tmp_path: Path, *args: str) -> Mock:
+    log = tmp_path / f"mock_{len(list(tmp_path.glob('mock_*.jsonl')))}.jsonl"
+    cmd = [sys.executable, "-m", "llmbench_locust.mock", "--port", "0", "--log-send-times", str(log), *args]
+    process = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    line = process.stdout.readline()
+    match = re.search(r"(http://\S+)", line)
+    if not match:
+        process.kill()
+        raise RuntimeError(f"mock did not start: {line!r} {process.stderr.read()}")
+    return Mock(match.group(1), log, process)
+
+
+@pytest.fixture
+def mock_engine(tmp_path):
+    """Factory: ``mock_engine('--ttft-ms', '150', ...)`` → a running Mock, stopped after the test."""
+    started: list[Mock] = []
+
+    def factory(*args: str) -> Mock:
+        mock = start_mock(tmp_path, *args)
+        started.append(mock)
+        return mock
+
+    yield factory
+    for mock in started:
+        mock.process.send_signal(signal.SIGINT)
+        try:
+            mock.process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            mock.process.kill()
+
+
+def run_llmbench(*args: str, timeout: float = 180, env: dict | None = None) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, "-m", "llmbench_locust.cli", *args]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})})
+
+
+def run_locust(*args: str, timeout: float = 180, env: dict | None = None) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "--only-summary", *args]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})})
+
+
+def read_rows(path: Path) -> list[dict]:
+    with open(path, newline="", encoding="utf-8") as fh:
+        return list(csv.DictReader(fh))
+
+
+def read_json(path: Path) -> dict:
+    return json.loads(Path(path).read_text())
