@@ -57,10 +57,9 @@ class StageNode:
         self._maybe_done()
 
     def close(self) -> None:
-        """Give no more tickets (the run is stopping); requests in flight still finish."""
+        """Give no more tickets: the run is stopping, and its current stage stays unfinished."""
         if self._share is not None:
-            self._share.limit = self._share.sent
-            self._share.deadline = None
+            self._share.reported = True
         self._work.clear()
 
     def take(self) -> Ticket | None:

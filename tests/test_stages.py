@@ -1,0 +1,97 @@
+"""The ladder's bookkeeping without Locust: plans, quota splits, tickets, the controller."""
+
+from __future__ import annotations
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from llmbench_locust.controller import STAGE_MESSAGE, LadderController
+from llmbench_locust.node import StageNode
+from llmbench_locust.stages import build_plan, split_quota
+
+
+def test_plan_with_warmup_and_counts():
+    plan = build_plan((1, 2, 4), 12, warmup_requests=3)
+    assert [(s.number, s.concurrency, s.requests) for s in plan] == [(0, 1, 3), (1, 1, 12), (2, 2, 12), (3, 4, 12)]
+    assert plan[0].is_warmup and [s.position for s in plan] == [0, 1, 2, 3]
+
+
+def test_plan_by_duration():
+    plan = build_plan((2, 4), 12, stage_duration=5.0)
+    assert all(s.requests is None and s.duration_s == 5.0 for s in plan)
+
+
+def test_split_is_proportional_and_exact():
+    assert split_quota(16, {"a": 2, "b": 2}) == {"a": 8, "b": 8}
+    assert split_quota(10, {"a": 1, "b": 2}) == {"a": 3, "b": 7}
+    assert split_quota(5, {"a": 0, "b": 3}) == {"a": 0, "b": 5}
+    assert split_quota(7, {"a": 0, "b": 0}) == {"a": 7, "b": 0}
+
+
+@given(st.integers(0, 10_000), st.dictionaries(st.text(min_size=1, max_size=4), st.integers(0, 300), min_size=1, max_size=8))
+def test_split_always_adds_up(total, users):
+    shares = split_quota(total, users)
+    assert sum(shares.values()) == total and set(shares) == set(users)
+    if sum(users.values()):
+        assert all(shares[n] == 0 for n, u in users.items() if u == 0)
+
+
+def test_node_hands_out_exactly_its_share_and_reports_once():
+    reports = []
+    node = StageNode(lambda *args: reports.append(args))
+    assert node.take() is None
+    node.open(position=1, stage=1, concurrency=2, share=3, duration_s=None)
+    tickets = [node.take() for _ in range(5)]
+    assert [t.stage for t in tickets if t] == [1, 1, 1] and tickets[3] is None and tickets[4] is None
+    node.finish(tickets[0])
+    node.finish(tickets[1])
+    assert reports == []  # one request still in flight
+    node.finish(tickets[2])
+    assert reports == [(1, 3, 3)]
+    node.poll()
+    assert reports == [(1, 3, 3)]
+
+
+def test_node_with_zero_share_reports_at_once_and_ignores_stale_messages():
+    reports = []
+    node = StageNode(lambda *args: reports.append(args))
+    node.open(position=2, stage=2, concurrency=1, share=0, duration_s=None)
+    assert reports == [(2, 0, 0)]
+    node.open(position=1, stage=1, concurrency=1, share=5, duration_s=None)  # late duplicate of an older stage
+    assert node.take() is None
+
+
+def test_node_close_stops_tickets_and_never_calls_the_stage_done():
+    reports = []
+    node = StageNode(lambda *args: reports.append(args))
+    node.open(position=0, stage=1, concurrency=1, share=10, duration_s=None)
+    ticket = node.take()
+    node.close()
+    assert node.take() is None
+    node.finish(ticket)
+    assert reports == [] and node.in_flight == 0
+
+
+def test_controller_walks_the_ladder_only_when_every_node_is_done():
+    sent = []
+    finished = []
+    users = {"w1": 2, "w2": 2}
+    plan = build_plan((2, 4), 16)
+    ctl = LadderController(plan, lambda: dict(users), lambda t, d, n: sent.append((t, d, n)), finished.append)
+    assert ctl.target_users() == 2
+    ctl.users_ready(3)  # not the stage's user count: nothing opens
+    assert sent == []
+    users.update(w1=1, w2=1)
+    ctl.users_ready(2)
+    assert [(d["share"], n) for _, d, n in sent] == [(8, "w1"), (8, "w2")]
+    assert all(t == STAGE_MESSAGE for t, _, _ in sent)
+    ctl.share_done("w1", 0, 8, 8)
+    assert ctl.target_users() == 2 and not finished
+    ctl.share_done("w1", 0, 8, 8)  # repeated
+    ctl.share_done("w2", 0, 8, 8)
+    assert [run.stage.concurrency for run in finished] == [2] and ctl.target_users() == 4
+    users.update(w1=2, w2=2)
+    ctl.users_ready(4)
+    ctl.node_lost("w2")
+    ctl.share_done("w1", 1, 8, 8)
+    assert ctl.finished and ctl.target_users() is None
