@@ -17,6 +17,7 @@ from .stages import Stage, split_quota
 logger = logging.getLogger(__name__)
 
 STAGE_MESSAGE = "llmbench_stage"
+MORE_MESSAGE = "llmbench_more"
 DONE_MESSAGE = "llmbench_share_done"
 
 
@@ -29,6 +30,7 @@ class StageRun:
     finished_epoch: float | None = None
     shares: dict[str, int | None] = field(default_factory=dict)
     done: dict[str, tuple[int, int]] = field(default_factory=dict)
+    lost: dict[str, dict] = field(default_factory=dict)
 
     @property
     def finished(self) -> bool:
@@ -44,6 +46,7 @@ class StageRun:
             "finished_epoch": self.finished_epoch,
             "shares": dict(self.shares),
             "sent": {node: sent for node, (sent, _) in self.done.items()},
+            "lost_workers": dict(self.lost),
         }
 
 
@@ -78,18 +81,22 @@ class LadderController:
         run = self.current
         return None if run is None or self.stopped else run.stage.concurrency
 
-    def users_ready(self, user_count: int) -> None:
-        """The runner reports all users running; open the current stage if they are its users."""
+    def users_ready(self) -> None:
+        """Open the current stage once every node has reported its users and they add up.
+
+        Counts are taken per node, not from the runner's total: a master may declare spawning
+        complete before every worker's report has arrived, and a stale split would leave users idle.
+        """
         run = self.current
         if run is None or self.stopped or run.opened_epoch is not None:
             return
-        if user_count != run.stage.concurrency:
+        users = {node: count for node, count in self._users_by_node().items() if count > 0}
+        if sum(users.values()) != run.stage.concurrency:
             return
-        users = {node: count for node, count in self._users_by_node().items()}
         stage = run.stage
         shares: dict[str, int | None]
         if stage.requests is not None:
-            shares = dict(split_quota(stage.requests, users))
+            shares = {node: share for node, share in split_quota(stage.requests, users).items() if share > 0}
         else:
             shares = {node: None for node in users}
         run.shares = shares
@@ -112,23 +119,52 @@ class LadderController:
         run = self.current
         if run is None or run.stage.position != position or node not in run.shares:
             return
+        share = run.shares[node]
+        if share is not None and sent < share:
+            return  # sent before it was given more: a stale report
         run.done[node] = (sent, finished)
         if set(run.done) >= set(run.shares):
             self._finish(run)
 
-    def node_lost(self, node: str) -> None:
-        """A node vanished: its share no longer blocks the stage (re-assignment is the caller's)."""
+    def node_lost(self, node: str, recorded: int, reported_sent: int) -> None:
+        """A node died mid-stage: what it did not record is handed to the surviving nodes.
+
+        ``recorded`` is how many of its requests of this stage reached the master and
+        ``reported_sent`` how many it had last said it sent; the difference is lost in flight.
+        The stage still ends with exactly its quota of records.
+        """
         run = self.current
-        if run is not None and node in run.shares and node not in run.done:
-            run.done[node] = (0, 0)
-            if set(run.done) >= set(run.shares):
-                self._finish(run)
+        if run is None or node not in run.shares or node in run.done or node in run.lost:
+            return
+        share = run.shares[node]
+        run.lost[node] = {
+            "share": share,
+            "recorded": recorded,
+            "lost_in_flight": max(0, reported_sent - recorded),
+        }
+        run.done[node] = (recorded, recorded)
+        survivors = {
+            n: count for n, count in self._users_by_node().items() if count > 0 and n not in run.lost and n != node
+        }
+        unfinished = 0 if share is None else max(0, share - recorded)
+        if unfinished and survivors:
+            for other, extra in split_quota(unfinished, survivors).items():
+                if extra <= 0:
+                    continue
+                run.shares[other] = (run.shares.get(other) or 0) + extra
+                run.done.pop(other, None)
+                self._send(MORE_MESSAGE, {"position": run.stage.position, "extra": extra, "stage": run.stage.number,
+                                          "concurrency": run.stage.concurrency}, other)
+            logger.warning("worker %s lost in stage %s: %d requests re-assigned", node, run.stage.label, unfinished)
+        if set(run.done) >= set(run.shares):
+            self._finish(run)
 
     def _finish(self, run: StageRun) -> None:
         run.finished_epoch = time.time()
         logger.info("stage %s finished", run.stage.label)
         self.position += 1
         self._on_stage_finished(run)
+        self.users_ready()  # the next stage may need no change of users
 
     def stop(self) -> None:
         self.stopped = True

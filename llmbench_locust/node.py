@@ -56,6 +56,24 @@ class StageNode:
         self._work.set()
         self._maybe_done()
 
+    def add(self, position: int, extra: int, stage: int, concurrency: int) -> None:
+        """More requests for a stage (a lost node's unfinished share), possibly after reporting it done."""
+        share = self._share
+        if share is None or share.position < position:
+            self.open(position, stage, concurrency, extra, None)
+            return
+        if share.position != position or share.limit is None:
+            return
+        share.limit += extra
+        share.reported = False
+        self._work.set()
+
+    def progress(self) -> dict | None:
+        share = self._share
+        if share is None:
+            return None
+        return {"position": share.position, "sent": share.sent, "finished": share.finished}
+
     def close(self) -> None:
         """Give no more tickets: the run is stopping, and its current stage stays unfinished."""
         if self._share is not None:

@@ -19,7 +19,7 @@ from locust import events
 from locust.runners import LocalRunner, MasterRunner, WorkerRunner
 
 from . import __version__
-from .controller import DONE_MESSAGE, STAGE_MESSAGE, LadderController, StageRun
+from .controller import DONE_MESSAGE, MORE_MESSAGE, STAGE_MESSAGE
 from .node import StageNode, Ticket
 from .options import RunConfig, add_llm_arguments, config_from_message, config_from_options, config_to_message
 from .prompts import PromptCycle, from_system_user, load_prompt_file, parse_conversation
@@ -32,7 +32,10 @@ logger = logging.getLogger("llmbench")
 SETUP_MESSAGE = "llmbench_setup"
 HELLO_MESSAGE = "llmbench_hello"
 REFUSE_MESSAGE = "llmbench_refuse"
+DRAIN_MESSAGE = "llmbench_drain"
+DRAINED_MESSAGE = "llmbench_drained"
 SHIP_INTERVAL_S = 1.0
+DRAIN_POLL_S = 0.05
 
 
 def load_prompts(config: RunConfig) -> list:
@@ -65,14 +68,18 @@ class Bench:
         if self.role in ("local", "worker"):
             runner.register_message(SETUP_MESSAGE, self._on_setup)
             runner.register_message(STAGE_MESSAGE, self._on_stage)
+            runner.register_message(MORE_MESSAGE, self._on_more)
         if self.role in ("local", "master"):
             runner.register_message(DONE_MESSAGE, self._on_share_done)
             runner.register_message(RECORDS_MESSAGE, self._on_records)
         if self.role == "master":
             runner.register_message(HELLO_MESSAGE, self._on_hello)
+            runner.register_message(DRAINED_MESSAGE, self._on_drained)
+            self._drained: set[str] = set()
         if self.role == "worker":
             runner.register_message(REFUSE_MESSAGE, self._on_refused)
-            self.shipper = Shipper(self.node_id, runner.send_message)
+            runner.register_message(DRAIN_MESSAGE, self._on_drain, concurrent=True)
+            self.shipper = Shipper(self.node_id, runner.send_message, self._progress)
             gevent.spawn(self._ship_forever)
             runner.send_message(HELLO_MESSAGE, {"version": __version__, "node": self.node_id})
 
@@ -118,9 +125,7 @@ class Bench:
     def users_by_node(self) -> dict[str, int]:
         runner = self.environment.runner
         if self.role == "master":
-            return {worker.id: worker.user_count for worker in runner.clients.values() if worker.user_count > 0} or {
-                worker.id: 0 for worker in runner.clients.values()
-            }
+            return {worker.id: worker.user_count for worker in runner.clients.values()}
         return {"local": runner.user_count}
 
     def _on_share_done(self, environment, msg, **_kw) -> None:
@@ -133,7 +138,7 @@ class Bench:
         run = self.run
         if run is not None:
             data = msg.data
-            run.store.add_batch(data["node"], data["seq"], data["records"])
+            run.store.add_batch(data["node"], data["seq"], data["records"], data.get("progress"))
 
     def _on_hello(self, environment, msg, **_kw) -> None:
         version = msg.data.get("version")
@@ -164,6 +169,41 @@ class Bench:
             return
         data = msg.data
         self.node.open(data["position"], data["stage"], data["concurrency"], data["share"], data["duration_s"])
+
+    def _on_more(self, environment, msg, **_kw) -> None:
+        if self.node is not None:
+            data = msg.data
+            self.node.add(data["position"], data["extra"], data["stage"], data["concurrency"])
+
+    def _progress(self) -> dict | None:
+        return self.node.progress() if self.node is not None else None
+
+    def _on_drain(self, environment, msg, **_kw) -> None:
+        """The master is stopping: no new requests; ship every record, in-flight ones included."""
+        if self.node is not None:
+            self.node.close()
+            deadline = time.monotonic() + float(msg.data.get("timeout", 30))
+            while self.node.in_flight > 0 and time.monotonic() < deadline:
+                gevent.sleep(DRAIN_POLL_S)
+        self.shipper.flush(always=True)
+        environment.runner.send_message(DRAINED_MESSAGE, {"node": self.node_id})
+
+    def _on_drained(self, environment, msg, **_kw) -> None:
+        self._drained.add(msg.data["node"])
+
+    def drain_workers(self, timeout: float) -> None:
+        """Ask every live worker to stop issuing and ship its last records; wait for all (bounded)."""
+        runner = self.environment.runner
+        alive = {w.id for w in runner.clients.values() if w.state != "missing"}
+        self._drained = set()
+        for node in alive:
+            runner.send_message(DRAIN_MESSAGE, {"timeout": timeout}, client_id=node)
+        deadline = time.monotonic() + timeout + 2
+        while not alive <= self._drained and time.monotonic() < deadline:
+            gevent.sleep(DRAIN_POLL_S)
+        missing = alive - self._drained
+        if missing:
+            logger.warning("workers did not confirm their last records: %s", sorted(missing))
 
     def _on_refused(self, environment, msg, **_kw) -> None:
         logger.error("the master refused this worker: %s", msg.data.get("reason"))
@@ -200,9 +240,9 @@ class Bench:
 
     # ---- lifecycle ------------------------------------------------------------------------
 
-    def on_spawning_complete(self, user_count: int) -> None:
+    def on_spawning_complete(self) -> None:
         if self.run is not None:
-            self.run.controller.users_ready(user_count)
+            self.run.controller.users_ready()
 
     def on_test_stopping(self) -> None:
         if self.node is not None:
@@ -213,6 +253,8 @@ class Bench:
             self.shipper.flush()
         run, self.run = self.run, None
         if run is not None:
+            if self.role == "master" and not run.controller.finished:
+                self.drain_workers(run.drain_timeout)
             run.finish()
             if self.role == "local":
                 self.node = None
@@ -238,7 +280,7 @@ def _on_init(environment, **_kw) -> None:
     bench = Bench(environment)
     environment.llmbench = bench
     events_ = environment.events
-    events_.spawning_complete.add_listener(lambda user_count, **kw: bench.on_spawning_complete(user_count))
+    events_.spawning_complete.add_listener(lambda **kw: bench.on_spawning_complete())
     events_.test_stopping.add_listener(lambda **kw: bench.on_test_stopping())
     events_.test_stop.add_listener(lambda **kw: bench.on_test_stop())
     events_.quitting.add_listener(lambda **kw: bench.on_quitting())

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger("llmbench")
 
 CPU_WARNING_PERCENT = 90.0
+GRACEFUL_STOP_S = 30.0
 STALE_PATTERNS = (
     "requests_c*.csv",
     "summary_c*.json",
@@ -80,6 +81,8 @@ class Run:
         self._greenlets: list[gevent.Greenlet] = []
         self._csv_writer: Any = None
         self.finished = False
+        self.drain_timeout = min(config.timeout, GRACEFUL_STOP_S)
+        self.lost_workers: dict[str, dict] = {}
 
     def start(self) -> bool:
         if self.config.preflight:
@@ -87,6 +90,10 @@ class Run:
             if error:
                 self.start_error = error
                 return False
+        if not self.environment.stop_timeout:
+            # Users stopped while a request is in flight finish it first (its record is kept);
+            # idle users between stages stop at once.
+            self.environment.stop_timeout = self.drain_timeout
         os.makedirs(self.outdir, exist_ok=True)
         clear_results(self.outdir)
         self.store = RecordStore(self.outdir)
@@ -104,9 +111,7 @@ class Run:
         users = self.controller.target_users()
         if users is None:
             return None
-        runner = self.environment.runner
-        if runner.state == "running" and runner.user_count == users:
-            self.controller.users_ready(users)
+        self.controller.users_ready()
         return users, float(max(1, min(users, 100)))
 
     def _stage_finished(self, run: StageRun) -> None:
@@ -120,10 +125,30 @@ class Run:
         while True:
             gevent.sleep(1.0)
             self._sample_cpu()
+            if self.bench.role == "master":
+                self._notice_lost_workers()
             if headless:
                 line = self.progress_line()
                 if line:
                     print(line, flush=True)
+
+    def _notice_lost_workers(self) -> None:
+        """A worker that went missing or quit mid-stage: hand its unfinished share to the others."""
+        current = self.controller.current
+        if current is None or current.opened_epoch is None:
+            return
+        clients = self.environment.runner.clients
+        for node in list(current.shares):
+            worker = clients.get(node)
+            if worker is not None and worker.state != "missing":
+                continue
+            if node in current.done or node in current.lost:
+                continue
+            recorded = self.store.live[current.stage.number].by_worker.get(node, 0)
+            progress = self.store.progress.get(node) or {}
+            sent = progress.get("sent", recorded) if progress.get("position") == current.stage.position else recorded
+            self.controller.node_lost(node, recorded, sent)
+            self.lost_workers[node] = {"stage": current.stage.number, **current.lost.get(node, {})}
 
     def _sample_cpu(self) -> None:
         runner = self.environment.runner
@@ -185,6 +210,7 @@ class Run:
                 "completed": self.controller.finished,
                 "stages": [run.as_dict() for run in self.controller.runs],
                 "records_by_worker": dict(self.store.by_worker),
+                "lost_workers": self.lost_workers,
             },
         }
         thresholds = {

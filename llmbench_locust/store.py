@@ -29,9 +29,11 @@ class StageLive:
         self.first_start: float | None = None
         self.last_end: float | None = None
         self.latencies: list[float] = []
+        self.by_worker: dict[str, int] = defaultdict(int)
 
     def add(self, record: RequestRecord) -> None:
         self.done += 1
+        self.by_worker[record.worker] += 1
         if not record.ok:
             self.failures += 1
         else:
@@ -57,6 +59,7 @@ class RecordStore:
         self.live: dict[int, StageLive] = defaultdict(StageLive)
         self._batches_seen: set[tuple[str, int]] = set()
         self.by_worker: dict[str, int] = defaultdict(int)
+        self.progress: dict[str, dict] = {}
 
     def add(self, records: list[RequestRecord]) -> None:
         self.writer.write_many(records)
@@ -64,11 +67,13 @@ class RecordStore:
             self.live[record.stage].add(record)
             self.by_worker[record.worker] += 1
 
-    def add_batch(self, node: str, seq: int, rows: list[dict]) -> None:
+    def add_batch(self, node: str, seq: int, rows: list[dict], progress: dict | None = None) -> None:
         """A batch shipped by a worker; a batch seen before is ignored."""
         if (node, seq) in self._batches_seen:
             return
         self._batches_seen.add((node, seq))
+        if progress is not None:
+            self.progress[node] = progress
         self.add([RequestRecord.from_dict(row) for row in rows])
 
     def flush(self) -> None:
@@ -81,9 +86,10 @@ class RecordStore:
 class Shipper:
     """A worker's sink: buffers records and sends them to the master in numbered batches."""
 
-    def __init__(self, node: str, send: Callable[[str, dict], None]) -> None:
+    def __init__(self, node: str, send: Callable[[str, dict], None], progress: Callable[[], dict | None]) -> None:
         self.node = node
         self._send = send
+        self._progress = progress
         self._buffer: list[dict] = []
         self._seq = 0
         self.shipped = 0
@@ -91,12 +97,14 @@ class Shipper:
     def add(self, records: list[RequestRecord]) -> None:
         self._buffer.extend(record.__dict__.copy() for record in records)
 
-    def flush(self) -> None:
-        if not self._buffer:
+    def flush(self, always: bool = False) -> None:
+        """Send what is buffered; with ``always``, also an empty batch carrying the node's progress."""
+        if not self._buffer and not always:
             return
         batch, self._buffer = self._buffer, []
         self._seq += 1
-        self._send(RECORDS_MESSAGE, {"node": self.node, "seq": self._seq, "records": batch})
+        message = {"node": self.node, "seq": self._seq, "records": batch, "progress": self._progress()}
+        self._send(RECORDS_MESSAGE, message)
         self.shipped += len(batch)
 
     def close(self) -> None:

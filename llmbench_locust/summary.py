@@ -34,8 +34,10 @@ __all__ = [
     "summarize_stages",
     "flatten_summary",
     "summary_table",
+    "metric_value",
     "saturation_hints",
     "max_concurrency_within_slo",
+    "slo_failures",
     "compare_with_baseline",
     "overall_summary",
     "scrub_config",
@@ -349,7 +351,7 @@ def _slo_fields(summary: dict, ok: pd.DataFrame, slo: Mapping[str, Any] | Iterab
             good &= values.isna() | (values <= bound.value)
     good_count = int(good.sum())
     duration, requests = summary["duration_s"], summary["requests"]
-    failed = [b.metric for b in bounds if not b.holds(_metric(summary, b.metric))]
+    failed = slo_failures(summary, bounds)
     return {
         "goodput_requests": good_count,
         "goodput_qps": good_count / duration if duration else None,
@@ -357,6 +359,12 @@ def _slo_fields(summary: dict, ok: pd.DataFrame, slo: Mapping[str, Any] | Iterab
         "slo_met": not failed,
         "slo_failed": failed,
     }
+
+
+def slo_failures(summary: Mapping[str, Any], slo: Mapping[str, Any] | Iterable[Any]) -> list[str]:
+    """The metrics of ``slo`` that the stage's own numbers (nested or flat) do not meet, in the
+    order given; an unmeasured number fails. Shared with gating so a verdict is computed once."""
+    return [b.metric for b in _bounds(slo) if not b.holds(_metric(summary, b.metric))]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -412,6 +420,12 @@ def _empty_summary_shape() -> dict:
     shape["errors_by_type"] = {}
     shape["tokens_source"] = {}
     return shape
+
+
+def metric_value(summary: Mapping[str, Any], name: str) -> Any:
+    """A metric by its flat name (``latency_p99_ms``, ``qps``) from a nested summary or a flat
+    row, so callers never care which of the two shapes they hold; missing/NaN → None."""
+    return _metric(summary, name)
 
 
 def _metric(summary: Mapping[str, Any], name: str) -> Any:
@@ -513,6 +527,10 @@ def max_concurrency_within_slo(summaries: Sequence[Mapping[str, Any]]) -> dict:
     return result
 
 
+# Float noise: 110/100 − 1 is 0.10000000000000009, which must not break a 10% allowance.
+_TOLERANCE = 1e-9
+
+
 def compare_with_baseline(
     summaries: Sequence[Mapping[str, Any]],
     baseline: Sequence[Mapping[str, Any]],
@@ -521,8 +539,10 @@ def compare_with_baseline(
     """Compare stages with a baseline run's stages of the same concurrency.
 
     ``max_regression`` is ``grammar.parse_regression``'s result (metric → allowed fraction). A drop
-    of qps/output tokens/s or a rise of a latency counts as regression; it fails when it exceeds
-    the allowed fraction. Pairs with a missing or zero baseline value are reported, not judged.
+    of qps/output tokens/s or a rise of a latency counts as regression (``worse_by`` > 0); it
+    fails when it exceeds the allowed fraction. A pair whose baseline value is missing or zero
+    cannot be judged (``status`` "not_judged"); a value the baseline had but this run did not
+    measure is a regression — a CI gate must not turn green because a number vanished.
     """
     base_by_conc = {_metric(b, "concurrency"): b for b in baseline}
     checks = []
@@ -532,16 +552,21 @@ def compare_with_baseline(
             continue
         for metric, allowed in max_regression.items():
             cur, base = _metric(s, metric), _metric(base_by_conc[conc], metric)
-            change = (cur - base) / base if cur is not None and base not in (None, 0) else None
+            judged = base not in (None, 0)
+            change = (cur - base) / base if judged and cur is not None else None
             worse = None if change is None else (-change if metric in HIGHER_IS_BETTER else change)
+            regressed = judged and (cur is None or worse > allowed + _TOLERANCE)
             checks.append({
+                "stage": _metric(s, "stage"),
                 "concurrency": conc,
                 "metric": metric,
                 "baseline": base,
                 "current": cur,
                 "change": change,
+                "worse_by": worse,
                 "allowed": allowed,
-                "regressed": worse is not None and worse > allowed,
+                "regressed": regressed,
+                "status": "regressed" if regressed else ("passed" if judged else "not_judged"),
             })
     regressions = [c for c in checks if c["regressed"]]
     return {
@@ -588,15 +613,18 @@ def overall_summary(
     generated_at: str | None = None,
 ) -> dict:
     """Assemble ``overall_summary.json`` (JSON-ready): config without secrets, the flat stage
-    rows, saturation hints, the SLO ceiling, partial stages, client health and optional baseline
+    rows, saturation hints, the SLO ceiling (``max_concurrency_within_slo`` at the top level,
+    details under ``slo``), partial stages, client health and optional baseline
     comparison (``compare_with_baseline``'s result)."""
     hints = saturation_hints(summaries, qps_gain=qps_gain, p99_rise=p99_rise, error_rate=error_rate)
+    ceiling = max_concurrency_within_slo(summaries)
     overall = {
         "generated_at": generated_at or _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "config": scrub_config(dict(config or {})),
         "stages": [flatten_summary(s) for s in summaries],
         **hints,
-        "slo": max_concurrency_within_slo(summaries),
+        "slo": ceiling,
+        "max_concurrency_within_slo": ceiling["max_concurrency"],
         "partial_stages": list(partial_stages),
         "client": client,
         "baseline": baseline,

@@ -97,7 +97,7 @@ def test_saturation_past_the_slot_count(tmp_path, mock_engine):
     qps = [s["qps"] for s in summaries]
     p99 = [s["latency_ms"]["p99"] for s in summaries]
     assert qps[1] > 1.6 * qps[0]  # below the slot count, more users → more qps
-    assert qps[3] < 1.1 * qps[1] and p99[3] > 2.5 * p99[1]  # past it: flat qps, p99 climbs
+    assert qps[3] < 1.25 * qps[1] and p99[3] > 2.5 * p99[1]  # past it: flat qps, p99 climbs
     overall = read_json(out / "overall_summary.json")
     assert overall["saturation_concurrency"] == saturation_by_definition(summaries)
     assert overall["saturation_concurrency"] in (2, 4)

