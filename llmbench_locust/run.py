@@ -196,7 +196,7 @@ class Run:
         self._final_locust_csv()
         self.store.flush()
         self.store.close()
-        partial = [run.stage.number for run in self.controller.partial_stages() if not run.stage.is_warmup]
+        partial = [run.stage.concurrency for run in self.controller.partial_stages() if not run.stage.is_warmup]
         started = [
             (run.stage.number, run.stage.concurrency)
             for run in self.controller.runs

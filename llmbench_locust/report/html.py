@@ -1,0 +1,264 @@
+"""Assemble the report as one HTML file that renders offline from a file:// URL.
+
+Vega, Vega-Lite and vega-embed are inlined (vl-convert's bundle), chart specs travel as JSON in
+``<script type="application/json">`` blocks with ``<``, ``>`` and ``&`` escaped, and every other
+string — much of it written by the server under test — goes through ``html.escape``.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+from typing import Iterable
+
+import pandas as pd
+
+from .charts import Chart
+from .data import Note
+from .findings import Finding
+from .tables import token_sources
+
+CSS = """
+:root { --fg:#1d2433; --muted:#5b6475; --line:#e3e6ec; --bg:#f6f7f9; --card:#fff;
+        --bad:#c0392b; --warn:#b9770e; --info:#2e6da4; --ok:#2e7d32; }
+* { box-sizing: border-box; }
+body { margin:0; background:var(--bg); color:var(--fg);
+       font:14px/1.5 -apple-system, "Segoe UI", Roboto, "Noto Sans", "Helvetica Neue", Arial, sans-serif; }
+main { max-width:1200px; margin:0 auto; padding:24px 28px 48px; }
+h1 { font-size:24px; margin:0 0 4px; }
+h2 { font-size:18px; margin:32px 0 12px; padding-bottom:6px; border-bottom:1px solid var(--line); }
+h3 { font-size:15px; margin:0 0 4px; }
+.sub { color:var(--muted); margin:0 0 16px; }
+.sub code { background:#eceff3; padding:1px 5px; border-radius:4px; }
+.cards { display:grid; grid-template-columns:repeat(auto-fit,minmax(160px,1fr)); gap:10px; margin:16px 0; }
+.card { background:var(--card); border:1px solid var(--line); border-radius:8px; padding:10px 14px; }
+.card .k { color:var(--muted); font-size:12px; text-transform:uppercase; letter-spacing:.03em; }
+.card .v { font-size:22px; font-weight:600; font-variant-numeric:tabular-nums; }
+.card .u { color:var(--muted); font-size:12px; }
+.notes, .findings { list-style:none; padding:0; margin:0; }
+.notes li, .findings li { background:var(--card); border:1px solid var(--line); border-left:4px solid var(--info);
+       border-radius:6px; padding:8px 12px; margin:6px 0; }
+.findings li.bad, .notes li.missing { border-left-color:var(--bad); }
+.findings li.warn, .notes li.warn { border-left-color:var(--warn); }
+.tag { display:inline-block; font-size:11px; font-weight:600; text-transform:uppercase; letter-spacing:.04em;
+       color:#fff; background:var(--info); border-radius:3px; padding:0 6px; margin-right:8px; vertical-align:1px; }
+li.bad .tag, li.missing .tag { background:var(--bad); } li.warn .tag { background:var(--warn); }
+.grid { display:grid; grid-template-columns:repeat(auto-fit,minmax(520px,1fr)); gap:14px; }
+figure { margin:0; background:var(--card); border:1px solid var(--line); border-radius:8px; padding:12px; overflow-x:auto; }
+figure.wide { grid-column:1 / -1; }
+figcaption { color:var(--muted); font-size:13px; margin-top:6px; }
+.absent { color:var(--muted); font-style:italic; }
+.chart { min-height:40px; }
+table { border-collapse:collapse; background:var(--card); font-size:12.5px; width:100%; }
+.tablewrap { overflow-x:auto; border:1px solid var(--line); border-radius:8px; }
+th, td { padding:5px 8px; border-bottom:1px solid var(--line); text-align:left; vertical-align:top; }
+th { background:#eef1f5; font-weight:600; white-space:nowrap; position:sticky; top:0; }
+th .unit { display:block; font-weight:400; color:var(--muted); font-size:11px; }
+td.n { text-align:right; font-variant-numeric:tabular-nums; white-space:nowrap; }
+tbody tr:nth-child(even) { background:#fafbfc; }
+tr.partial td:first-child::after { content:" (partial)"; color:var(--warn); font-weight:600; }
+td.msg { font-family:ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size:12px; word-break:break-word; }
+pre { background:var(--card); border:1px solid var(--line); border-radius:8px; padding:12px; overflow:auto;
+      font-size:12px; max-height:520px; }
+details { margin:10px 0; } summary { cursor:pointer; color:var(--info); }
+.guide li { margin:4px 0; }
+footer { color:var(--muted); font-size:12px; margin-top:36px; }
+"""
+
+EMBED_JS = """
+(function () {
+  var blocks = document.querySelectorAll('script[type="application/json"][data-chart]');
+  blocks.forEach(function (block) {
+    var target = document.getElementById(block.getAttribute('data-chart'));
+    var spec = JSON.parse(block.textContent);
+    vegaEmbed(target, spec, {renderer: 'svg', actions: false}).then(function () {
+      target.setAttribute('data-rendered', 'true');
+    }).catch(function (err) {
+      target.textContent = 'This chart failed to render: ' + err;
+      console.error(err);
+    });
+  });
+})();
+"""
+
+GUIDE = (
+    "QPS vs concurrency: QPS rises to a peak and then flattens or falls; the best concurrency is near the peak.",
+    "Latency p99 vs concurrency: if p99 climbs steeply while QPS no longer grows, the server is past saturation.",
+    "Check best_qps_at_concurrency in overall_summary.json, and whether error_rate and latency p99 jump there.",
+    "QPS below expectations and p99 rising early: look at the server first (GPU/NCCL, batching, KV cache, "
+    "request queue, rate limits).",
+    "Low TPS: check max_tokens and whether the server returns usage.completion_tokens; look for compression, "
+    "flow control or serialization overhead in middleware.",
+    "High TTFT but fast generation: look at the first-token path — scheduling, queueing, prompt encoding, "
+    "prefill batching.",
+)
+
+
+def esc(value) -> str:
+    return html.escape("" if value is None else str(value), quote=True)
+
+
+def script_json(obj) -> str:
+    """JSON that cannot end its ``<script>`` element or open a comment, whatever strings it holds."""
+    text = json.dumps(obj, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    return (text.replace("&", "\\u0026").replace("<", "\\u003c").replace(">", "\\u003e")
+            .replace("\u2028", "\\u2028").replace("\u2029", "\\u2029"))
+
+
+def vega_bundle(vl_version: str | None) -> str:
+    """vega + vega-lite + vega-embed as one script, safe to inline (vl-convert caches the build)."""
+    import vl_convert
+
+    bundle = vl_convert.javascript_bundle(vl_version=vl_version)
+    return bundle.replace("</script", "<\\/script").replace("<!--", "<\\!--")
+
+
+def _missing(value) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA
+
+
+def fmt_number(column: str, value) -> str:
+    """Display form of a table number; counts as integers, everything else to 3 decimals."""
+    if _missing(value):
+        return "—"
+    if isinstance(value, str):
+        return value
+    if column in ("concurrency", "stage", "requests", "successes", "failures", "goodput_requests",
+                  "prompt_tokens_total", "completion_tokens_total", "count", "http_status") \
+            or column.startswith(("errors_", "tokens_source_")):
+        return f"{int(value):,}"
+    if column in ("error_rate", "goodput_ratio"):
+        return f"{float(value) * 100:.2f}%"
+    return f"{float(value):,.3f}"
+
+
+def num_cell(column: str, value) -> str:
+    """A numeric cell carrying its exact value in ``data-v`` (what tests and curious readers check)."""
+    if _missing(value):
+        return '<td class="n" data-v="">—</td>'
+    if isinstance(value, str):
+        return f'<td class="n">{esc(value)}</td>'
+    return f'<td class="n" data-c="{esc(column)}" data-v="{esc(repr(float(value)))}">{esc(fmt_number(column, value))}</td>'
+
+
+def stage_table(table: pd.DataFrame, columns: list[tuple[str, str, str]], sources: dict[int, str],
+                partial: Iterable[int]) -> str:
+    partial = set(partial)
+    head = "".join(f'<th title="{esc(key)}">{esc(label)}<span class="unit">{esc(unit)}</span></th>'
+                   for key, label, unit in columns) + '<th>source</th>'
+    body = []
+    for row in table.to_dict("records"):
+        c = int(row["concurrency"])
+        cells = []
+        for key, _, _ in columns:
+            if key == "tokens_from":
+                cells.append(f"<td>{esc(token_sources(row))}</td>")
+            else:
+                cells.append(num_cell(key, row.get(key)))
+        cells.append(f"<td>{esc(sources.get(c, ''))}</td>")
+        cls = ' class="partial"' if c in partial else ""
+        body.append(f'<tr data-concurrency="{c}"{cls}>' + "".join(cells) + "</tr>")
+    return (f'<div class="tablewrap"><table id="stage-table"><thead><tr>{head}</tr></thead>'
+            f'<tbody>{"".join(body)}</tbody></table></div>')
+
+
+def full_table(table: pd.DataFrame, table_id: str) -> str:
+    """Every column of a frame, as-is (numbers with data-v); for the complete summary_all view."""
+    head = "".join(f"<th>{esc(c)}</th>" for c in table.columns)
+    body = []
+    for row in table.to_dict("records"):
+        cells = []
+        for column in table.columns:
+            value = row[column]
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                cells.append(num_cell(column, value))
+            else:
+                cells.append(f"<td>{'—' if _missing(value) else esc(value)}</td>")
+        body.append("<tr>" + "".join(cells) + "</tr>")
+    return (f'<div class="tablewrap"><table id="{esc(table_id)}"><thead><tr>{head}</tr></thead>'
+            f'<tbody>{"".join(body)}</tbody></table></div>')
+
+
+def error_table(errors: pd.DataFrame) -> str:
+    if errors.empty:
+        return '<p class="absent">No failed requests.</p>'
+    rows = []
+    for row in errors.to_dict("records"):
+        rows.append(f'<tr data-concurrency="{int(row["concurrency"])}"><td class="n">{int(row["concurrency"])}</td>'
+                    f'<td>{esc(row["error_type"])}</td>{num_cell("count", row["count"])}'
+                    f'{num_cell("http_status", row["http_status"])}'
+                    f'<td class="msg">{esc(row["example"]) or "<span class=absent>(no record)</span>"}</td></tr>')
+    return ('<div class="tablewrap"><table id="error-table"><thead><tr><th>concurrency</th><th>error type</th>'
+            '<th>count</th><th>HTTP status<span class="unit">of the example</span></th>'
+            '<th>example message (first failure of this type in the stage, verbatim)</th></tr></thead>'
+            f'<tbody>{"".join(rows)}</tbody></table></div>')
+
+
+def locust_failures_table(frame: pd.DataFrame | None) -> str:
+    if frame is None or frame.empty:
+        return ""
+    return ("<details><summary>Locust's own failure list (locust_failures.csv)</summary>"
+            + full_table(frame, "locust-failures") + "</details>")
+
+
+def config_table(rows: list[tuple[str, str]]) -> str:
+    if not rows:
+        return '<p class="absent">No run configuration recorded (overall_summary.json missing or without config).</p>'
+    body = "".join(f"<tr><th>{esc(k)}</th><td class=\"msg\">{esc(v)}</td></tr>" for k, v in rows)
+    return f'<div class="tablewrap"><table id="config-table"><tbody>{body}</tbody></table></div>'
+
+
+def notes_list(notes: list[Note]) -> str:
+    if not notes:
+        return ""
+    label = {"missing": "missing", "warn": "caution", "info": "note"}
+    items = "".join(f'<li class="{esc(n.level)}"><span class="tag">{esc(label.get(n.level, n.level))}</span>'
+                    f"{esc(n.text)}</li>" for n in notes)
+    return f'<h2 id="data-notes">About this data</h2><ul class="notes">{items}</ul>'
+
+
+def findings_list(findings: list[Finding]) -> str:
+    if not findings:
+        return '<p class="absent">Not enough data for findings.</p>'
+    label = {"bad": "act", "warn": "look", "info": "info"}
+    items = "".join(f'<li class="{esc(f.level)}" data-finding="{esc(f.key)}"><span class="tag">'
+                    f"{esc(label.get(f.level, f.level))}</span>{esc(f.text)}</li>" for f in findings)
+    return f'<ul class="findings" id="findings">{items}</ul>'
+
+
+def chart_figure(chart: Chart, index: int, wide: bool) -> str:
+    cid = f"chart-{chart.key}"
+    caption = f"<figcaption>{esc(chart.caption)}</figcaption>" if chart.caption else ""
+    return (f'<figure class="{"wide" if wide else ""}"><div class="chart" id="{cid}" data-chart-key="{esc(chart.key)}">'
+            f"</div>{caption}"
+            f'<script type="application/json" data-chart="{cid}" id="spec-{esc(chart.key)}">{script_json(chart.spec)}</script>'
+            "</figure>")
+
+
+def absent_figure(title: str, text: str) -> str:
+    return f'<figure class="absent-chart"><h3>{esc(title)}</h3><p class="absent">{esc(text)}</p></figure>'
+
+
+def cards(items: list[tuple[str, str, str]]) -> str:
+    return '<div class="cards">' + "".join(
+        f'<div class="card"><div class="k">{esc(k)}</div><div class="v">{esc(v)}</div><div class="u">{esc(u)}</div></div>'
+        for k, v, u in items) + "</div>"
+
+
+def page(title: str, subtitle_html: str, body_html: str, vl_version: str | None) -> str:
+    return (
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+        "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; script-src 'unsafe-inline' "
+        "'unsafe-eval'; style-src 'unsafe-inline'; img-src data: blob:; font-src data:\">"
+        f"<title>{esc(title)}</title><style>{CSS}</style>"
+        f"<script>{vega_bundle(vl_version)}</script></head>"
+        f"<body><main><h1>{esc(title)}</h1>{subtitle_html}{body_html}</main>"
+        f"<script>{EMBED_JS}</script></body></html>\n"
+    )
+
+
+def guide() -> str:
+    items = "".join(f"<li>{esc(g)}</li>" for g in GUIDE)
+    return f'<h2 id="guide">How to read the charts</h2><ul class="guide">{items}</ul>'
