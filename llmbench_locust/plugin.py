@@ -7,6 +7,7 @@ state lives on one ``Bench`` object per Locust environment.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import logging
 import os
@@ -15,10 +16,11 @@ import time
 from typing import Any
 
 import gevent
+import psutil
 from locust import events
 from locust.runners import LocalRunner, MasterRunner, WorkerRunner
 
-from . import __version__
+from . import __version__, webui
 from .controller import DONE_MESSAGE, MORE_MESSAGE, STAGE_MESSAGE
 from .node import StageNode, Ticket
 from .options import RunConfig, add_llm_arguments, config_from_message, config_from_options, config_to_message
@@ -63,6 +65,7 @@ class Bench:
         self.node: StageNode | None = None
         self.shipper: Shipper | None = None
         self.run: Run | None = None
+        self.last_run: Run | None = None  # the web UI shows a stopped run's rows, report and files
         self._request_ids = itertools.count(1)
         self._configured_nodes: set[str] = set()
         if self.role in ("local", "worker"):
@@ -79,6 +82,8 @@ class Bench:
         if self.role == "worker":
             runner.register_message(REFUSE_MESSAGE, self._on_refused)
             runner.register_message(DRAIN_MESSAGE, self._on_drain, concurrent=True)
+            self._cpu = psutil.Process()
+            self._cpu.cpu_percent(None)
             self.shipper = Shipper(self.node_id, runner.send_message, self._progress)
             gevent.spawn(self._ship_forever)
             runner.send_message(HELLO_MESSAGE, {"version": __version__, "node": self.node_id})
@@ -98,6 +103,8 @@ class Bench:
         except ValueError as exc:
             self._fail_to_start(str(exc))
             return None
+        if getattr(self.environment, "web_ui", None) is not None:  # each run from the form: a fresh folder
+            config = dataclasses.replace(config, outdir=webui.fresh_run_folder(config.outdir))
         self._configured_nodes.clear()
         self.run = Run(self, config, prompts)
         if not self.run.start():
@@ -175,8 +182,10 @@ class Bench:
             data = msg.data
             self.node.add(data["position"], data["extra"], data["stage"], data["concurrency"])
 
-    def _progress(self) -> dict | None:
-        return self.node.progress() if self.node is not None else None
+    def _progress(self) -> dict:
+        progress = (self.node.progress() if self.node is not None else None) or {}
+        progress["cpu"] = self._cpu.cpu_percent(None)
+        return progress
 
     def _on_drain(self, environment, msg, **_kw) -> None:
         """The master is stopping: no new requests; ship every record, in-flight ones included."""
@@ -222,7 +231,7 @@ class Bench:
         while True:
             gevent.sleep(SHIP_INTERVAL_S)
             if self.shipper is not None:
-                self.shipper.flush()
+                self.shipper.flush(always=True)  # with progress and CPU, even without records
             if self.node is not None:
                 self.node.poll()
 
@@ -253,6 +262,7 @@ class Bench:
             self.shipper.flush()
         run, self.run = self.run, None
         if run is not None:
+            self.last_run = run
             if self.role == "master" and not run.controller.finished:
                 self.drain_workers(run.drain_timeout)
             run.finish()
@@ -284,3 +294,4 @@ def _on_init(environment, **_kw) -> None:
     events_.test_stopping.add_listener(lambda **kw: bench.on_test_stopping())
     events_.test_stop.add_listener(lambda **kw: bench.on_test_stop())
     events_.quitting.add_listener(lambda **kw: bench.on_quitting())
+    webui.install(environment, bench)

@@ -12,11 +12,13 @@ import time
 from typing import TYPE_CHECKING, Any
 
 import gevent
+import psutil
 from locust import stats as locust_stats
 
 from . import outputs
 from .client import LLMClient
 from .controller import LadderController, StageRun
+from .health import CpuWatch
 from .options import RunConfig
 from .request import build_request
 from .stages import build_plan
@@ -27,7 +29,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("llmbench")
 
-CPU_WARNING_PERCENT = 90.0
 GRACEFUL_STOP_S = 30.0
 STALE_PATTERNS = (
     "requests_c*.csv",
@@ -77,7 +78,8 @@ class Run:
         self.controller = LadderController(self.plan, bench.users_by_node, bench.send_to_node, self._stage_finished)
         self.start_error: str | None = None
         self.started_epoch = time.time()
-        self.cpu_max: dict[str, float] = {}
+        self.cpu = CpuWatch()
+        self._process = psutil.Process()
         self._greenlets: list[gevent.Greenlet] = []
         self._csv_writer: Any = None
         self.finished = False
@@ -122,8 +124,10 @@ class Run:
     def _monitor(self) -> None:
         """Once a second: the client CPU, and a progress line in headless runs."""
         headless = bool(getattr(self.environment.parsed_options, "headless", False))
+        self._process.cpu_percent(None)
         while True:
             gevent.sleep(1.0)
+            self.store.flush()
             self._sample_cpu()
             if self.bench.role == "master":
                 self._notice_lost_workers()
@@ -151,14 +155,16 @@ class Run:
             self.lost_workers[node] = {"stage": current.stage.number, **current.lost.get(node, {})}
 
     def _sample_cpu(self) -> None:
-        runner = self.environment.runner
+        """This process's CPU, and each worker's as it reported it with its last records."""
+        samples = {"master" if self.bench.role == "master" else "local": self._process.cpu_percent(None)}
         if self.bench.role == "master":
-            samples = {worker.id: worker.cpu_usage for worker in runner.clients.values()}
-            samples["master"] = runner.current_cpu_usage
-        else:
-            samples = {"local": runner.current_cpu_usage}
-        for node, value in samples.items():
-            self.cpu_max[node] = max(self.cpu_max.get(node, 0.0), float(value or 0.0))
+            for node, progress in self.store.progress.items():
+                if progress.get("cpu") is not None:
+                    samples[node] = float(progress["cpu"])
+        current = self.controller.current
+        if current is not None and current.opened_epoch is not None:
+            for node, value in samples.items():
+                self.cpu.add(node, value)
 
     def progress_line(self) -> str | None:
         current = self.controller.current
@@ -178,13 +184,7 @@ class Run:
     # ---- the end ------------------------------------------------------------------------------
 
     def client_health(self) -> dict:
-        suspects = sorted(node for node, cpu in self.cpu_max.items() if cpu >= CPU_WARNING_PERCENT)
-        return {
-            "max_cpu_percent": {node: round(cpu, 1) for node, cpu in sorted(self.cpu_max.items())},
-            "cpu_warning": bool(suspects),
-            "cpu_warning_nodes": suspects,
-            "verdict": "suspect: load generator CPU near its limit" if suspects else "ok",
-        }
+        return self.cpu.verdict()
 
     def finish(self) -> dict | None:
         if self.finished:

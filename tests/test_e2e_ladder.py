@@ -168,3 +168,19 @@ def test_quick_script_against_the_mock(tmp_path, mock_engine):
     assert sorted(p.name for p in out.glob("summary_c*.json")) == [f"summary_c{c}.json" for c in (1, 2, 4, 8)]
     assert all(len(read_rows(out / f"requests_c{c}.csv")) == 10 for c in (1, 2, 4, 8))
     assert (out / "report.html").exists()
+
+
+def test_stage_duration_instead_of_a_count(tmp_path, mock_engine):
+    mock = mock_engine("--ttft-ms", "10", "--chunk-ms", "2")
+    out = tmp_path / "out"
+    result = run_llmbench(
+        "run", "--base-url", mock.url, "--model", "mock-model", "--concurrency", "1,2", "--stage-duration", "1.5",
+        "--max-tokens", "8", "--stream", "--outdir", str(out), "--no-report",
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    for c in (1, 2):
+        rows = read_rows(out / f"requests_c{c}.csv")
+        starts = [float(r["start_epoch"]) for r in rows]
+        assert len(rows) >= 10 and all(r["ok"] == "true" for r in rows)
+        assert max(starts) - min(starts) < 1.5 + 0.5  # nothing starts after the stage's time is up
+        assert read_json(out / f"summary_c{c}.json")["requests"] == len(rows)
