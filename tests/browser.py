@@ -38,6 +38,12 @@ OFFLINE_FLAGS = (
     "--host-resolver-rules=MAP * ~NOTFOUND",
 )
 
+# For pages served on 127.0.0.1 (the Locust web UI): loopback goes direct, anything else hits the
+# dead proxy, so a test still cannot reach the network.
+LOOPBACK_FLAGS = tuple(
+    flag for flag in OFFLINE_FLAGS if not flag.startswith(("--proxy-bypass-list", "--host-resolver-rules"))
+) + ("--proxy-bypass-list=127.0.0.1",)
+
 # URL schemes a self-contained page may load without touching the network.
 LOCAL_SCHEMES = ("file:", "data:", "blob:", "about:", "chrome:", "devtools:")
 
@@ -105,6 +111,21 @@ class Page:
 @contextlib.contextmanager
 def open_page(path: str | os.PathLike, width: int = 1400, height: int = 1000) -> Iterator[Page]:
     """Open a local file in offline headless Chromium via chromedriver; yields a ``Page``."""
+    with _chromium(OFFLINE_FLAGS, width, height) as page:
+        page.driver.get(Path(path).resolve().as_uri())
+        yield page
+
+
+@contextlib.contextmanager
+def open_url(url: str, width: int = 1600, height: int = 1000) -> Iterator[Page]:
+    """Open a page served on 127.0.0.1 in headless Chromium (fresh profile, no other network)."""
+    with _chromium(LOOPBACK_FLAGS, width, height) as page:
+        page.driver.get(url)
+        yield page
+
+
+@contextlib.contextmanager
+def _chromium(flags: tuple[str, ...], width: int, height: int) -> Iterator[Page]:
     chromium, driver_path = require_browser()
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
@@ -112,14 +133,13 @@ def open_page(path: str | os.PathLike, width: int = 1400, height: int = 1000) ->
     profile = tempfile.mkdtemp(prefix="chromium-profile-")
     options = webdriver.ChromeOptions()
     options.binary_location = chromium
-    for flag in OFFLINE_FLAGS:
+    for flag in flags:
         options.add_argument(flag)
     options.add_argument(f"--user-data-dir={profile}")
     options.add_argument(f"--window-size={width},{height}")
     options.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
     driver = webdriver.Chrome(service=Service(executable_path=driver_path), options=options)
     try:
-        driver.get(Path(path).resolve().as_uri())
         yield Page(driver)
     finally:
         driver.quit()
