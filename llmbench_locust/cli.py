@@ -54,13 +54,28 @@ def _run_parser() -> argparse.ArgumentParser:
         "--processes", type=int, default=0, help="Fork N local Locust workers (use more than one core)"
     )
     parser.add_argument("--loglevel", default="WARNING", help="Locust log level (default WARNING)")
+    parser.add_argument(
+        "--web",
+        action="store_true",
+        help="Open Locust's web UI instead of running headless: start, watch, stop and re-run from the browser",
+    )
+    parser.add_argument(
+        "--web-host", default="127.0.0.1", help="Interface the web UI listens on (default 127.0.0.1: this machine only)"
+    )
+    parser.add_argument("--web-port", type=int, default=8089, help="Web UI port (default 8089)")
+    parser.add_argument(
+        "--web-login", action="store_true", help="Require a login for the web UI (README: Sharing the web UI)"
+    )
     return parser
 
 
 def locust_command(ns: argparse.Namespace) -> list[str]:
     """The `locust` command line equivalent to a `llmbench run` invocation (no secrets)."""
-    cmd = [sys.executable, "-m", "locust", "-f", LOCUSTFILE, "--headless", "--only-summary"]
-    cmd += ["--host", ns.base_url, "--loglevel", ns.loglevel]
+    if ns.web:
+        mode = ["--web-host", ns.web_host, "--web-port", str(ns.web_port)] + (["--web-login"] if ns.web_login else [])
+    else:
+        mode = ["--headless", "--only-summary"]
+    cmd = [sys.executable, "-m", "locust", "-f", LOCUSTFILE, *mode, "--host", ns.base_url, "--loglevel", ns.loglevel]
     for name in FORWARDED:
         value = getattr(ns, name)
         if value is None or value == "":
