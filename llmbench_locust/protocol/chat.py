@@ -43,27 +43,8 @@ def _has_output(part: Any) -> bool:
     return bool(part.get("tool_calls")) or bool(part.get("function_call"))
 
 
-def interpret_event(data: str) -> Interpretation:
-    """One ``data:`` payload of a chat.completions stream."""
-    if data.strip() == DONE:
-        return Interpretation(terminal=True)
-    obj = load_json_object(data)
-    if obj is None:
-        return bad_json(data)
-    if obj.get("error") is not None:
-        return Interpretation(error=error_message(obj["error"]), error_type="server_error_event")
-    choices = obj.get("choices")
-    output = isinstance(choices, list) and any(
-        isinstance(choice, dict) and _has_output(choice.get("delta")) for choice in choices
-    )
-    usage = _usage(obj)
-    if not output and usage is None:
-        return NOTHING
-    return Interpretation(output=output, usage=usage)
-
-
-def interpret_body(text: str) -> Interpretation:
-    """A whole non-streamed chat.completions response."""
+def _interpret(text: str, part: str, terminal: bool) -> Interpretation:
+    """A chunk (``part`` = "delta") or a whole response (``part`` = "message")."""
     obj = load_json_object(text)
     if obj is None:
         return bad_json(text)
@@ -71,6 +52,21 @@ def interpret_body(text: str) -> Interpretation:
         return Interpretation(error=error_message(obj["error"]), error_type="server_error_event")
     choices = obj.get("choices")
     output = isinstance(choices, list) and any(
-        isinstance(choice, dict) and _has_output(choice.get("message")) for choice in choices
+        isinstance(choice, dict) and _has_output(choice.get(part)) for choice in choices
     )
-    return Interpretation(output=output, usage=_usage(obj), terminal=True)
+    usage = _usage(obj)
+    if not (output or usage or terminal):
+        return NOTHING
+    return Interpretation(output=output, usage=usage, terminal=terminal)
+
+
+def interpret_event(data: str) -> Interpretation:
+    """One ``data:`` payload of a chat.completions stream."""
+    if data.strip() == DONE:
+        return Interpretation(terminal=True)
+    return _interpret(data, "delta", terminal=False)
+
+
+def interpret_body(text: str) -> Interpretation:
+    """A whole non-streamed chat.completions response."""
+    return _interpret(text, "message", terminal=True)
