@@ -39,6 +39,11 @@ FORWARDED = (
     "saturation_qps_gain",
     "saturation_p99_rise",
     "error_onset_rate",
+    "slo",
+    "slo_min_concurrency",
+    "baseline",
+    "max_regression",
+    "junit",
 )
 FLAGS = ("stream", "no_report", "skip_preflight")
 

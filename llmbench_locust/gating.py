@@ -37,6 +37,7 @@ __all__ = [
     "load_baseline",
     "baseline_from_overall",
     "gate_settings",
+    "settings_from_config",
     "with_slo_verdicts",
     "slo_checks",
     "slo_ceiling",
@@ -220,6 +221,21 @@ def gate_settings(
             )
     return GateSettings(slo=bounds, baseline=base, max_regression=allowed, junit=str(junit or ""),
                         slo_min_concurrency=slo_min_concurrency)
+
+
+def settings_from_config(config: Any) -> GateSettings:
+    """GateSettings from a RunConfig (or any object with its gate fields), for the run itself.
+
+    The options were validated when the config was built; this loads the baseline again, so call
+    it before the run clears its output folder.
+    """
+    return gate_settings(
+        slo=getattr(config, "slo", ""),
+        baseline=getattr(config, "baseline", ""),
+        max_regression=getattr(config, "max_regression", ""),
+        junit=getattr(config, "junit", ""),
+        slo_min_concurrency=getattr(config, "slo_min_concurrency", None) or None,
+    )
 
 
 # ---------------------------------------------------------------------------------------------

@@ -97,6 +97,29 @@ def add_llm_arguments(parser: Any) -> None:
     group.add_argument(
         "--error-onset-rate", type=float, default=0.01, help="Error rate that marks the error onset"
     )
+    group.add_argument(
+        "--slo",
+        default="",
+        help="SLO bounds, e.g. ttft_p99_ms=500,itl_p50_ms=40,latency_p99_ms=8000,error_rate=1%% "
+        "(exit code 1 when a stage misses one; requests meeting every per-request bound count as goodput)",
+    )
+    group.add_argument(
+        "--slo-min-concurrency",
+        type=int,
+        default=0,
+        help="Gate on the SLO only up to this stage's concurrency; stages above are informational (0: all stages)",
+    )
+    group.add_argument(
+        "--baseline", default="", help="Earlier output folder (or its overall_summary.json) to compare against"
+    )
+    group.add_argument(
+        "--max-regression",
+        default="",
+        help="Allowed regression against --baseline: 10%% (default) or per metric, e.g. qps=5%%,latency_p99_ms=20%%",
+    )
+    group.add_argument(
+        "--junit", default="", include_in_web_ui=False, help="Write the SLO and regression checks to this JUnit XML file"
+    )
     group.add_argument("--no-report", action="store_true", default=False, help="Do not write report.html")
     group.add_argument(
         "--skip-preflight",
@@ -133,6 +156,11 @@ class RunConfig:
     error_onset_rate: float = 0.01
     report: bool = True
     preflight: bool = True
+    slo: str = ""
+    slo_min_concurrency: int | None = None
+    baseline: str = ""
+    max_regression: str = ""
+    junit: str = ""
 
     def public(self) -> dict[str, Any]:
         """The configuration as written to overall_summary.json: no secrets, no auth headers."""
@@ -182,6 +210,19 @@ def config_from_options(options: Any, host: str | None) -> RunConfig:
             headers.append(grammar.parse_header(item))
         except ValueError as exc:
             raise ValueError(f"--header: {exc}") from None
+    from .gating import gate_settings  # lazy: pulls in pandas, not needed for `llmbench --help`
+
+    outdir = str(options.outdir or DEFAULT_OUTDIR)
+    slo_min = int(options.slo_min_concurrency or 0) or None
+    gate_settings(  # raises ValueError naming --slo/--baseline/--max-regression/--junit
+        slo=options.slo,
+        baseline=options.baseline,
+        max_regression=options.max_regression,
+        junit=options.junit,
+        outdir=outdir,
+        concurrency=concurrency,
+        slo_min_concurrency=slo_min,
+    )
     return RunConfig(
         base_url=base_url.rstrip("/"),
         model=str(options.model),
@@ -195,7 +236,7 @@ def config_from_options(options: Any, host: str | None) -> RunConfig:
         system=str(options.system or ""),
         user=str(options.user or ""),
         prompt_file=str(options.prompt_file or ""),
-        outdir=str(options.outdir or DEFAULT_OUTDIR),
+        outdir=outdir,
         timeout=float(options.timeout),
         extra_body=extra_body,
         headers=tuple(headers),
@@ -205,6 +246,11 @@ def config_from_options(options: Any, host: str | None) -> RunConfig:
         error_onset_rate=float(options.error_onset_rate),
         report=not options.no_report,
         preflight=not options.skip_preflight,
+        slo=str(options.slo or "").strip(),
+        slo_min_concurrency=slo_min,
+        baseline=os.path.abspath(options.baseline) if options.baseline else "",
+        max_regression=str(options.max_regression or "").strip(),
+        junit=os.path.abspath(options.junit) if options.junit else "",
     )
 
 

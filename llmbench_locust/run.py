@@ -15,7 +15,7 @@ import gevent
 import psutil
 from locust import stats as locust_stats
 
-from . import outputs
+from . import gating, outputs
 from .client import LLMClient
 from .controller import LadderController, StageRun
 from .health import CpuWatch
@@ -83,6 +83,8 @@ class Run:
         self._greenlets: list[gevent.Greenlet] = []
         self._csv_writer: Any = None
         self.finished = False
+        # Loaded now: the baseline must be read before start() clears the output folder.
+        self.gate = gating.settings_from_config(config)
         self.drain_timeout = min(config.timeout, GRACEFUL_STOP_S)
         self.lost_workers: dict[str, dict] = {}
 
@@ -119,7 +121,7 @@ class Run:
     def _stage_finished(self, run: StageRun) -> None:
         self.store.flush()
         if not run.stage.is_warmup:
-            outputs.write_stage_summary(self.outdir, run.stage.number, run.stage.concurrency)
+            outputs.write_stage_summary(self.outdir, run.stage.number, run.stage.concurrency, self.gate.slo)
 
     def _monitor(self) -> None:
         """Once a second: the client CPU, and a progress line in headless runs."""
@@ -219,13 +221,27 @@ class Run:
             "error_rate": self.config.error_onset_rate,
         }
         overall = outputs.write_all(
-            self.outdir, started, self.config.public(), thresholds, partial, self.client_health(), run_info
+            self.outdir, started, self.config.public(), thresholds, partial, self.client_health(), run_info,
+            slo=self.gate.slo,
         )
-        successes = sum(row.get("successes") or 0 for row in overall.get("stages", []))
-        self.environment.process_exit_code = 0 if successes > 0 else 2
-        if successes == 0:
-            print("llmbench: error: no request succeeded", file=sys.stderr, flush=True)
+        gate = gating.evaluate(
+            overall.get("stages", []),
+            self.gate.slo,
+            self.gate.baseline,
+            self.gate.max_regression,
+            slo_min_concurrency=self.gate.slo_min_concurrency,
+            completed=bool(self.controller.finished),
+            config=self.config.public(),
+        )
+        overall.update(gating.overall_fields(gate))
+        outputs.write_json(os.path.join(self.outdir, outputs.OVERALL), overall)
+        gating.write_outputs(self.outdir, gate, self.gate.junit or None)
+        self.environment.process_exit_code = gate.exit_code
+        if gate.problem:
+            print(f"llmbench: error: {gate.problem}", file=sys.stderr, flush=True)
         print(outputs.results_table(overall), flush=True)
+        if self.gate.slo or self.gate.baseline:
+            print(gating.gate_text(gate), flush=True)
         if self.config.report:
             self._write_report()
         print(f"llmbench: results in {os.path.abspath(self.outdir)}", flush=True)

@@ -466,7 +466,7 @@ def test_overall_summary_is_plain_json_without_secrets():
     assert set(overall) == {
         "generated_at", "config", "stages", "best_qps", "best_qps_at_concurrency",
         "saturation_concurrency", "error_onset_concurrency", "thresholds", "slo",
-        "partial_stages", "client", "baseline",
+        "max_concurrency_within_slo", "partial_stages", "client", "baseline",
     }
     assert overall["stages"][0]["latency_p99_ms"] == summaries[0]["latency_ms"]["p99"]
     assert overall["best_qps_at_concurrency"] == 4
