@@ -150,3 +150,18 @@ def test_locust_and_llmbench_run_agree(tmp_path, mock_engine):
     assert sa["latency_ms"]["p50"] == pytest.approx(sb["latency_ms"]["p50"], abs=5)
     for name in ("locust_stats.csv", "locust_stats_history.csv", "locust_failures.csv", "overall_summary.json", "summary_all.csv"):
         assert (a / name).exists() and (b / name).exists()
+
+
+def test_keepalive_comments_and_role_chunk_do_not_count_as_tokens(tmp_path, mock_engine):
+    """Peers fail every request on an SSE comment, or take the role-only chunk as the first token."""
+    mock = mock_engine("--ttft-ms", "150", "--chunk-ms", "5", "--keepalive-comment-ms", "20")
+    out = tmp_path / "out"
+    result = run_llmbench(
+        "run", "--base-url", mock.url, "--model", "mock-model", "--concurrency", "2", "--requests-per-stage", "6",
+        "--max-tokens", "10", "--stream", "--outdir", str(out), "--no-report",
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    rows = read_rows(out / "requests_c2.csv")
+    assert len(rows) == 6 and all(r["ok"] == "true" for r in rows)
+    assert all(150 <= float(r["ttft_ms"]) <= 160 for r in rows)
+    assert all(float(r["ttfb_ms"]) < 50 for r in rows)  # headers and the role chunk came at once
