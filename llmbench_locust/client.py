@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 import gevent
 from geventhttpclient import HTTPClient
+from geventhttpclient.response import HTTPConnectionClosed
 
 from .measure import Measurement, RequestMeter, http_error_type
 from .protocol import chat, responses
@@ -24,6 +25,8 @@ from .protocol.events import Interpretation, error_message, load_json_object
 from .protocol.sse import iter_events
 
 ERROR_BODY_LIMIT = 64 * 1024
+# What sending on a kept-alive connection that the server has meanwhile closed raises.
+STALE_CONNECTION = (HTTPConnectionClosed, ConnectionResetError, BrokenPipeError)
 
 
 class _Deadline(Exception):
@@ -115,6 +118,7 @@ class LLMClient:
             self._headers["Authorization"] = f"Bearer {api_key}"
         self._headers.update(dict(headers))
         self._http: HTTPClient | None = None
+        self._completed_on_connection = 0
 
     def _client(self) -> HTTPClient:
         if self._http is None:
@@ -134,6 +138,25 @@ class LLMClient:
         if self._http is not None:
             self._http.close()
             self._http = None
+        self._completed_on_connection = 0
+
+    def _post(self, payload: bytes, headers: dict, meter: RequestMeter):
+        """POST and wait for the headers; a reused connection found closed is replaced once.
+
+        Servers may close an idle kept-alive connection between two requests (llama.cpp does after
+        a stream) without saying so; the request then never reached them, so it is sent again on a
+        fresh connection and timed from that send.
+        """
+        reused = self._http is not None and self._completed_on_connection > 0
+        try:
+            meter.start = time.perf_counter()
+            return self._client().request("POST", self.path, body=payload, headers=headers)
+        except STALE_CONNECTION:
+            if not reused:
+                raise
+            self.close()
+            meter.start = time.perf_counter()
+            return self._client().request("POST", self.path, body=payload, headers=headers)
 
     def send(self, body: dict, stream: bool, request_id: str = "") -> tuple[Measurement, int]:
         """Send one request and read the whole response; returns the measurement and bytes read."""
@@ -142,13 +165,11 @@ class LLMClient:
         headers["Accept"] = "text/event-stream" if stream else "application/json"
         if request_id:
             headers["X-Request-Id"] = request_id
-        http = self._client()
         received = 0
         meter = RequestMeter(time.perf_counter(), stream, self.endpoint.terminal_name)
         try:
             with gevent.Timeout(self.timeout, _Deadline):
-                meter.start = time.perf_counter()
-                response = http.request("POST", self.path, body=payload, headers=headers)
+                response = self._post(payload, headers, meter)
                 meter.headers(time.perf_counter(), response.status_code)
                 if not 200 <= response.status_code < 300:
                     raw = response.read()[:ERROR_BODY_LIMIT]
@@ -168,6 +189,7 @@ class LLMClient:
                     arrived = time.perf_counter()
                     received += len(raw)
                     meter.message(arrived, self.endpoint.interpret_body(raw.decode("utf-8", "replace")))
+            self._completed_on_connection += 1
         except _Deadline:
             meter.fail(time.perf_counter(), "timeout", f"no complete response within {self.timeout:g} s")
             self.close()

@@ -147,3 +147,41 @@ def test_api_path():
     assert api_path("http://h:1", chat) == "/v1/chat/completions"
     assert api_path("http://h:1/v1/", chat) == "/v1/chat/completions"
     assert api_path("https://h/proxy", chat) == "/proxy/v1/chat/completions"
+
+
+def test_kept_alive_connection_closed_by_the_server_is_replaced_once():
+    """The server answers with keep-alive, then drops the connection as the next request arrives
+    (the race llama.cpp's server shows after a stream); the request goes again on a new connection."""
+    chunked = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
+    payload = delta("a") + DONE
+    body = chunked + hex(len(payload))[2:].encode() + b"\r\n" + payload + b"\r\n0\r\n\r\n"
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(4)
+    connections = []
+
+    def serve():
+        for _ in range(2):
+            conn, _ = listener.accept()
+            connections.append(conn)
+            conn.recv(65536)
+            conn.sendall(body)
+            if len(connections) == 1:
+                conn.recv(65536)  # the next request arrives on the kept-alive connection ...
+                conn.close()  # ... and is dropped unanswered
+            else:
+                conn.close()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    cfg = config(f"http://127.0.0.1:{listener.getsockname()[1]}")
+    client = LLMClient(cfg.base_url, cfg.endpoint, cfg.timeout, cfg.api_key, cfg.headers)
+    prompt = from_system_user("", "hi")[0]
+    try:
+        first, _ = client.send(build_request(cfg, prompt), True, "r-1")
+        second, _ = client.send(build_request(cfg, prompt), True, "r-2")
+    finally:
+        client.close()
+        listener.close()
+    assert first.ok and second.ok, (first.error, second.error)
+    assert len(connections) == 2
