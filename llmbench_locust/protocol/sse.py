@@ -8,7 +8,6 @@ character) and invalid UTF-8 can never lose or merge events.
 
 from __future__ import annotations
 
-import codecs
 import re
 from typing import Iterable, Iterator
 
@@ -16,44 +15,52 @@ import sseclient
 
 Event = sseclient.Event
 
-# Only CR and LF end SSE lines; str.splitlines would also split on U+2028 and friends, which are
-# legal inside a JSON string.
-_LINE_END = re.compile("\r\n|\r|\n")
+# Only CR and LF end SSE lines. Working on bytes also keeps U+2028 and friends, which
+# str.splitlines would split on, inside the JSON strings where they are legal.
+_LINE_END = re.compile(b"\r\n|\r|\n")
+
+
+def _valid_utf8(line: bytes) -> bytes:
+    try:
+        line.decode("utf-8")
+        return line
+    except UnicodeDecodeError:
+        return line.decode("utf-8", "replace").encode("utf-8")
 
 
 class LineSplitter:
     """Incrementally splits bytes into complete lines, each ending in a single ``\\n``.
 
-    Line ends are CRLF, LF or CR (the SSE grammar); a CR at the end of a chunk is held back until
-    the next byte shows whether an LF follows. Bytes are decoded as UTF-8 with replacement, so what
-    comes out is always valid UTF-8 and a multi-byte character split across reads stays whole.
+    Line ends are CRLF, LF or CR (the SSE grammar); a CR at the end of a chunk ends its line at
+    once, and an LF opening the next chunk is then dropped as the rest of that CRLF. Lines are
+    split as bytes, so a multi-byte character cut across reads is whole again in its line; invalid
+    UTF-8 is replaced, so what comes out always decodes.
     """
 
     def __init__(self) -> None:
-        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        self._pending = ""
+        self._pending = b""
         self._cr_held = False
 
     def feed(self, data: bytes) -> list[bytes]:
-        text = self._decoder.decode(data)
-        if not text:
+        if not data:
             return []
         if self._cr_held:
-            # the held CR already ended a line; an LF right after it belongs to that end
             self._cr_held = False
-            if text.startswith("\n"):
-                text = text[1:]
-        if text.endswith("\r"):
-            self._cr_held = True
-        pieces = _LINE_END.split(self._pending + text)
+            if data.startswith(b"\n"):
+                data = data[1:]
+                if not data:
+                    return []
+        self._cr_held = data.endswith(b"\r")
+        if not self._pending and data.endswith(b"\n") and data.find(b"\n") == len(data) - 1 and b"\r" not in data:
+            return [_valid_utf8(data)]  # the common case: exactly one LF-terminated line
+        pieces = _LINE_END.split(self._pending + data)
         self._pending = pieces.pop()  # after the last line end: an incomplete line
-        return [piece.encode("utf-8") + b"\n" for piece in pieces]
+        return [_valid_utf8(piece) + b"\n" for piece in pieces]
 
     def close(self) -> bytes:
         """What is left after the last line end (an unterminated line)."""
-        rest = self._pending + self._decoder.decode(b"", final=True)
-        self._pending = ""
-        return rest.encode("utf-8")
+        rest, self._pending = self._pending, b""
+        return _valid_utf8(rest)
 
 
 def iter_lines(chunks: Iterable[bytes]) -> Iterator[bytes]:
