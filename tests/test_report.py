@@ -350,3 +350,207 @@ def test_cli_default_out_and_missing_dir(tmp_path, capsys):
     assert (folder / "report.html").exists()
     assert report_main(["--indir", str(tmp_path / "nope")]) == 2
     assert "not a directory" in capsys.readouterr().err
+
+
+# --- SLO gate and baseline (issue 7) -------------------------------------------------------------
+
+SLO = "ttft_p99_ms=200,latency_p99_ms=1500,itl_p50_ms=20,qps=1,output_tokens_per_s=50,error_rate=5%"
+# Which chart draws which bound (the y axis that shows the metric).
+SLO_CHART_METRICS = {"ttft": ["ttft_p99_ms"], "latency": ["latency_p99_ms"], "itl": ["itl_p50_ms"],
+                     "qps": ["qps"], "tps": ["output_tokens_per_s"]}
+CONCURRENCY_CHARTS = ["qps", "latency", "ttft", "itl", "tps"]
+
+
+@pytest.fixture(scope="session")
+def gated(tmp_path_factory) -> dict[str, Path]:
+    """Reports of gated runs: a baseline, a slower run against it, an all-pass and a none-pass run."""
+    root = tmp_path_factory.mktemp("gated-runs")
+    base = build(root / "base", Scenario(itl_ms=9.0, slo=SLO))
+    return {
+        "base": build_report(base),
+        "slower": build_report(build(root / "slower", Scenario(slo=SLO, baseline=str(base)))),
+        "same": build_report(build(root / "same", Scenario(itl_ms=9.0, baseline=str(base)))),
+        "all_pass": build_report(build(root / "all_pass", Scenario(concurrency=[1, 2, 4], slo="latency_p99_ms=100000"))),
+        "none_pass": build_report(build(root / "none_pass", Scenario(concurrency=[1, 2, 4], slo="ttft_p99_ms=1"))),
+    }
+
+
+def overall_of(report: Path) -> dict:
+    return json.loads((report.parent / "overall_summary.json").read_text())
+
+
+class RegressionRows(HTMLParser):
+    """The rows of #regression-table: data-c/data-v cells plus metric and verdict."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.inside, self.rows = False, []
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "table":
+            self.inside = attrs.get("id") == "regression-table"
+        elif self.inside and tag == "tr" and "data-metric" in attrs:
+            self.rows.append({"metric": attrs["data-metric"], "regressed_row": attrs.get("class") == "regressed"})
+        elif self.inside and tag == "td" and self.rows:
+            if attrs.get("data-c"):
+                self.rows[-1][attrs["data-c"]] = attrs["data-v"]
+            if "data-status" in attrs:
+                self.rows[-1]["status"] = attrs["data-status"]
+
+    def handle_endtag(self, tag):
+        if tag == "table":
+            self.inside = False
+
+
+def as_number(text: str):
+    return None if text == "" else float(text)
+
+
+def test_slo_lines_equal_the_bounds(gated):
+    overall = overall_of(gated["slower"])
+    bounds = overall["gate"]["settings"]["slo"]
+    specs = chart_specs(read(gated["slower"]))
+    for key, metrics in SLO_CHART_METRICS.items():
+        rules = rows_with(specs[key], "slo_bound")
+        assert sorted(r["slo_metric"] for r in rules) == sorted(metrics), key
+        for rule in rules:
+            assert rule["slo_bound"] == bounds[rule["slo_metric"]]["value"]
+            assert rule["slo_op"] == bounds[rule["slo_metric"]]["op"]
+            assert rule["slo_metric"] in rule["slo_label"]
+    assert "SLO ttft_p99_ms ≤ 200 ms" in [r["slo_label"] for r in rows_with(specs["ttft"], "slo_label")]
+    assert "SLO qps ≥ 1 req/s" in [r["slo_label"] for r in rows_with(specs["qps"], "slo_label")]
+    # a bound is drawn once, on its own chart only
+    drawn = [r["slo_metric"] for key in specs for r in rows_with(specs[key], "slo_bound")]
+    assert sorted(drawn) == sorted(m for m in bounds if m != "error_rate")
+
+
+def test_shaded_region_ends_at_max_concurrency_within_slo(gated):
+    for name in ("slower", "all_pass"):
+        overall = overall_of(gated[name])
+        specs = chart_specs(read(gated[name]))
+        first = min(s["concurrency"] for s in overall["stages"])
+        for key in CONCURRENCY_CHARTS:
+            if key not in specs:
+                continue
+            regions = rows_with(specs[key], "slo_max_concurrency")
+            assert regions, (name, key)
+            assert all(r["slo_max_concurrency"] == overall["max_concurrency_within_slo"] for r in regions)
+            assert all(r["concurrency"] == first for r in regions)
+    assert overall_of(gated["slower"])["max_concurrency_within_slo"] == 8
+    assert overall_of(gated["all_pass"])["max_concurrency_within_slo"] == 4
+
+
+def test_no_shading_when_no_stage_meets_the_slo(gated):
+    specs = chart_specs(read(gated["none_pass"]))
+    assert overall_of(gated["none_pass"])["max_concurrency_within_slo"] is None
+    assert not any(rows_with(spec, "slo_max_concurrency") for spec in specs.values())
+    assert [r["slo_bound"] for r in rows_with(specs["ttft"], "slo_bound")] == [1.0]
+    page = html.unescape(read(gated["none_pass"]))
+    assert "even the first stage missed" in page and "no stage met every SLO" in page
+
+
+def test_verdict_equals_the_gate(gated):
+    for name, verdict, code in (("slower", "fail", 1), ("same", "pass", 0), ("all_pass", "pass", 0),
+                                ("none_pass", "fail", 1)):
+        page = read(gated[name])
+        gate = overall_of(gated[name])["gate"]
+        assert (gate["verdict"], gate["exit_code"]) == (verdict, code), name
+        assert f'id="verdict" class="verdict {verdict}" data-verdict="{verdict}" data-exit-code="{code}"' in page
+        assert page.index('id="verdict"') < page.index('class="cards"') < page.index('id="findings"')
+    page = read(gated["slower"])
+    slo = overall_of(gated["slower"])["slo"]
+    spans = dict(re.findall(r'<span data-k="([\w]+)" data-v="([^"]*)">', page))
+    assert int(spans["max_concurrency_within_slo"]) == slo["max_concurrency"] == 8
+    assert float(spans["qps"]) == slo["qps"]
+    assert float(spans["output_tokens_per_s"]) == slo["output_tokens_per_s"]
+    assert int(spans["first_failed_concurrency"]) == slo["first_failed_concurrency"] == 16
+    text = html.unescape(page)
+    assert "exit code 1: the run worked, but an SLO bound or a regression bound failed" in re.sub("<[^>]+>", "", text)
+    detail = slo["first_failed_details"][0]
+    assert f"Above it, at concurrency 16: {detail['metric']} {detail['observed']:,.4g} ms (bound ≤ 200 ms)" \
+        in re.sub("<[^>]+>", "", text)
+    for reason in overall_of(gated["slower"])["gate"]["reasons"]:
+        assert f"<li>{html.escape(reason)}</li>" in page
+
+
+def test_stage_table_goodput_equals_summary_all(gated):
+    expected = summary_all(gated["slower"].parent)
+    cells = table_cells(read(gated["slower"]), "stage-table").cells
+    assert sorted(cells) == sorted(expected.index)
+    for c, row in cells.items():
+        for column in ("goodput_qps", "goodput_ratio"):
+            assert float(row[column]) == expected.at[c, column], (c, column)
+        assert row["slo_met"] == str(bool(expected.at[c, "slo_met"])).lower()
+    page = read(gated["slower"])
+    failed = expected.at[16, "slo_failed"]
+    assert f'data-failed="{failed}">✗ missed: {failed.replace(";", ", ")}</td>' in page
+    header = re.search(r'<table id="stage-table"><thead><tr>(.*?)</tr>', page).group(1)
+    titles = re.findall(r'<th title="(\w+)"', header)
+    assert titles.index("slo_met") == titles.index("qps") + 1
+
+
+def test_regression_table_equals_regression_json(gated):
+    regression = json.loads((gated["slower"].parent / "regression.json").read_text())
+    parser = RegressionRows()
+    parser.feed(read(gated["slower"]))
+    assert len(parser.rows) == len(regression["checks"]) == 24
+    for row, check in zip(parser.rows, regression["checks"]):
+        assert row["metric"] == check["metric"]
+        for key in ("stage", "concurrency", "baseline", "current", "change", "allowed"):
+            assert as_number(row[key]) == check[key], key
+        assert row["status"] == check["status"]
+        assert row["regressed_row"] == check["regressed"]
+    assert sum(r["regressed_row"] for r in parser.rows) == len(regression["regressions"]) == 20
+
+
+def test_regression_finding_names_metrics_and_stages(gated):
+    regression = json.loads((gated["slower"].parent / "regression.json").read_text())
+    page = html.unescape(read(gated["slower"]))
+    finding = re.search(r'data-finding="regression">(.*?)</li>', page).group(1)
+    assert 'class="bad"' in page[page.index('data-finding="regression"') - 40:page.index('data-finding="regression"')]
+    assert f"{len(regression['regressions'])} of {len(regression['checks'])} checks beyond their allowance" in finding
+    for metric in regression["regressed_metrics"]:
+        assert metric in finding
+    assert "stages 1, 2, 3, 4, 5, 6 (concurrency 1, 2, 4, 8, 16, 32)" in finding
+    qps1 = next(c for c in regression["regressions"] if c["metric"] == "qps" and c["concurrency"] == 1)
+    assert f"c=1 {qps1['baseline']:,.4g} → {qps1['current']:,.4g} ({qps1['change'] * 100:+.1f}%)" in finding
+    same = html.unescape(read(gated["same"]))
+    assert "No regression against" in same and "all 24 checks within their allowance" in same
+
+
+def test_without_slo_or_baseline_nothing_changes(reports, gated):
+    page = read(reports["full"])
+    for marker in ('id="verdict"', 'id="regression"', 'data-c="slo_met"', 'data-c="goodput_qps"', "SLO"):
+        assert marker not in page
+    specs = chart_specs(page)
+    assert not any(rows_with(spec, "slo_bound") or rows_with(spec, "slo_max_concurrency") for spec in specs.values())
+    # the baseline alone: a verdict and the comparison, no SLO marks
+    same = read(gated["same"])
+    assert 'id="verdict"' in same and 'id="regression-table"' in same
+    assert not any(rows_with(spec, "slo_bound") for spec in chart_specs(same).values())
+
+
+def test_gate_strings_are_escaped(tmp_path, gated):
+    """Baseline paths, reasons and metric names reach the page as text, never as markup."""
+    base = build(tmp_path / 'base<img src=x onerror="window.__x=1">', Scenario(concurrency=[1, 2], requests_per_stage=8))
+    folder = build(tmp_path / "run", Scenario(concurrency=[1, 2], requests_per_stage=8, slo="ttft_p99_ms=1",
+                                              baseline=str(base)))
+    overall = json.loads((folder / "overall_summary.json").read_text())
+    overall["gate"]["reasons"].append(XSS_MESSAGE)
+    (folder / "overall_summary.json").write_text(json.dumps(overall))
+    regression = json.loads((folder / "regression.json").read_text())
+    regression["config_differences"] = {"max_tokens": {"baseline": "<b>64</b>", "current": XSS_MESSAGE}}
+    regression["checks"][0]["metric"] = "<script>window.__y=1</script>"
+    (folder / "regression.json").write_text(json.dumps(regression))
+    page = read(build_report(folder))
+    assert "<script>window.__" not in page and "<img src=x" not in page and "<b>64</b>" not in page
+    assert html.escape(XSS_MESSAGE, quote=True) in page
+    assert "base&lt;img src=x onerror=&quot;window.__x=1&quot;&gt;" in page
+
+
+def test_gated_charts_compile_to_png(gated, tmp_path):
+    """vl-convert compiles every SLO-marked spec (the browser test renders them too)."""
+    out = build_report(gated["slower"].parent, tmp_path / "r.html", png=True)
+    pngs = sorted((tmp_path / "r_charts").glob("*.png"))
+    assert [p.stem for p in pngs] == sorted(chart_specs(read(out)))

@@ -91,3 +91,47 @@ def test_harness_sees_network_attempts_and_console_errors(tmp_path):
         errors = page.console_errors()
     assert any("example.invalid" in url for url in fetched)
     assert any("boom" in e["message"] for e in errors)
+
+
+SLO = "ttft_p99_ms=200,latency_p99_ms=1500,itl_p50_ms=20,qps=1,output_tokens_per_s=50,error_rate=5%"
+
+
+@pytest.fixture(scope="module")
+def gated_report(tmp_path_factory):
+    """A run with SLOs and a baseline it regressed against (the report's every gate element)."""
+    root = tmp_path_factory.mktemp("browser-gated")
+    base = build(root / "base", Scenario(itl_ms=9.0, slo=SLO))
+    return build_report(build(root / "run", Scenario(slo=SLO, baseline=str(base))))
+
+
+def test_slo_report_renders_every_chart_without_errors(gated_report):
+    """Every chart renders with its SLO rules and shading; verdict and comparison are on the page."""
+    import json
+
+    regression = json.loads((gated_report.parent / "regression.json").read_text())
+    with open_page(gated_report) as page:
+        page.wait_for(ALL_RENDERED, timeout=60)
+        counts = page.js("""
+            return Array.from(document.querySelectorAll('.chart')).map(
+                el => el.querySelectorAll('svg.marks, canvas.marks').length);""")
+        dashed = page.js("""
+            return Array.from(document.querySelectorAll('.chart')).filter(el => Array.from(
+                el.querySelectorAll('g.mark-rule line')).some(l => l.getAttribute('stroke-dasharray') == '8,4')
+            ).map(el => el.getAttribute('data-chart-key')).sort();""")
+        labels = page.js("return Array.from(document.querySelectorAll('.chart g.mark-text text'))"
+                         ".map(t => t.textContent).filter(t => t.startsWith('SLO '))")
+        verdict = page.js("var v = document.getElementById('verdict'); "
+                          "return [v.dataset.verdict, v.dataset.exitCode, v.getBoundingClientRect().top]")
+        first_chart_top = page.js("return document.getElementById('chart-grid').getBoundingClientRect().top")
+        regressed = page.js("return document.querySelectorAll('#regression-table tr.regressed').length")
+        errors = page.console_errors()
+        fetched = page.non_local_requests()
+    assert counts == [1] * 8, counts
+    assert dashed == ["itl", "latency", "qps", "tps", "ttft"]
+    assert sorted(labels) == sorted(["SLO ttft_p99_ms ≤ 200 ms", "SLO latency_p99_ms ≤ 1,500 ms",
+                                     "SLO itl_p50_ms ≤ 20 ms", "SLO qps ≥ 1 req/s",
+                                     "SLO output_tokens_per_s ≥ 50 tokens/s"])
+    assert verdict[:2] == ["fail", "1"] and verdict[2] < first_chart_top
+    assert regressed == len(regression["regressions"])
+    assert errors == []
+    assert fetched == []

@@ -42,18 +42,18 @@ def make_charts(data: ReportData) -> tuple[list[tuple[ch.Chart, bool]], list[tup
     absent: list[tuple[str, str]] = []
     no_success = data.successes == 0 and not table.empty
     if _values(table, "qps"):
-        made.append((ch.qps_chart(table, data.hints), False))
+        made.append((ch.qps_chart(table, data.hints, data.gate), False))
     else:
         absent.append(("QPS vs concurrency", "No stage has a QPS (no stage duration could be measured)."))
     if _values(table, "latency_p50_ms"):
-        made.append((ch.latency_chart(table), False))
+        made.append((ch.latency_chart(table, data.gate), False))
     else:
         absent.append(("Latency vs concurrency", "No latency chart: no request succeeded." if no_success
                        else "No latency chart: no stage has latency figures."))
     if data.streaming:
-        made.append((ch.ttft_chart(table), False))
+        made.append((ch.ttft_chart(table, data.gate), False))
         if data.has_itl:
-            made.append((ch.itl_chart(table), False))
+            made.append((ch.itl_chart(table, data.gate), False))
     elif no_success and _any_streamed(data):
         absent.append(("TTFT vs concurrency", "No TTFT chart: the run streamed, but no request succeeded, "
                                               "so there is no time to first token to show."))
@@ -61,7 +61,7 @@ def make_charts(data: ReportData) -> tuple[list[tuple[ch.Chart, bool]], list[tup
         absent.append(("TTFT vs concurrency", "No TTFT chart: this run did not stream, and TTFT (and ITL) "
                                               "can only be measured on streamed responses. Run with --stream."))
     if not no_success and (_values(table, "tps") or _values(table, "output_tokens_per_s")):
-        made.append((ch.tps_chart(table), True))
+        made.append((ch.tps_chart(table, data.gate), True))
     else:
         absent.append(("Tokens per second", "No TPS chart: no successful request carried token counts."))
     if data.requests is not None and not data.requests.empty:
@@ -138,13 +138,14 @@ def render(data: ReportData) -> tuple[str, list[ch.Chart]]:
     errors = tb.error_table(data.requests, data.table)
     totals = tb.error_totals(errors)
     found = fd.compute(data.table, data.hints, data.overall, errors, totals,
-                       tb.locust_aggregated(data.locust_stats))
+                       tb.locust_aggregated(data.locust_stats), data.regression)
     made, absent = make_charts(data)
     figures = "".join(hx.chart_figure(chart, i, wide) for i, (chart, wide) in enumerate(made))
     figures += "".join(hx.absent_figure(title, text) for title, text in absent)
     overall_json = json.dumps(summary.to_jsonable(tb.redact(data.overall)), indent=2, ensure_ascii=False) \
         if data.overall is not None else None
     body = [
+        hx.verdict_box(data.gate),
         _cards(data),
         hx.notes_list(data.notes + derived_notes(data)),
         '<h2 id="findings-h">Findings</h2>', hx.findings_list(found),
@@ -157,6 +158,7 @@ def render(data: ReportData) -> tuple[str, list[ch.Chart]]:
         if not data.table.empty else '<p class="absent">No stage data.</p>',
         "<details><summary>All columns of summary_all.csv</summary>"
         + hx.full_table(data.table, "summary-all") + "</details>" if not data.table.empty else "",
+        hx.regression_table(data.gate),
         '<h2 id="errors">Errors by stage and type</h2>', hx.error_table(errors),
         hx.locust_failures_table(data.locust_failures),
         '<h2 id="config">Run configuration</h2>', hx.config_table(tb.config_rows(data.overall)),

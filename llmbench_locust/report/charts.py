@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from .tables import token_sources
+from .verdict import Bound, GateView
 
 CHART_WIDTH = 380
 CHART_HEIGHT = 260
@@ -23,6 +24,9 @@ FULL_WIDTH = 1000
 HIST_BINS = 30
 
 PERCENTILE_COLORS = {"p50": "#4c78a8", "p95": "#f58518", "p99": "#e45756"}
+SLO_COLOR = "#333333"
+PASS_COLOR = "#2e7d32"
+AXIS_PADDING = 12
 
 
 @dataclass(frozen=True)
@@ -64,7 +68,8 @@ def _concurrency_axis(concurrencies: list[int]) -> alt.X:
     """x = concurrency; a log2 scale when the ladder doubles, so every stage gets room."""
     values = sorted({int(c) for c in concurrencies if c and c > 0})
     log = len(values) >= 3 and values[0] > 0 and values[-1] / values[0] >= 8
-    scale = alt.Scale(type="log", base=2, nice=False, padding=12) if log else alt.Scale(zero=False, nice=False, padding=12)
+    scale = (alt.Scale(type="log", base=2, nice=False, padding=AXIS_PADDING) if log
+             else alt.Scale(zero=False, nice=False, padding=AXIS_PADDING))
     title = "concurrency (concurrent users" + (", log₂ scale)" if log else ")")
     return alt.X("concurrency:Q", scale=scale, axis=alt.Axis(values=values, format="d", title=title, grid=False))
 
@@ -76,64 +81,145 @@ def _stage_tooltip() -> list[alt.Tooltip]:
         alt.Tooltip("successes:Q", title="successes", format="d"),
     ]
 
+def _bound_color(bound: Bound, colors: dict[str, str] | None = None) -> str:
+    """A bound on p99 is drawn in the p99 line's colour, so the eye compares the right pair."""
+    stat = bound.metric.split("_")[1] if bound.metric.count("_") >= 2 else ""
+    return (colors or {}).get(stat, SLO_COLOR)
+
+
+def slo_rules(bounds: list[Bound], y_title: str, colors: dict[str, str] | None = None) -> list:
+    """One dashed horizontal rule per SLO bound, labelled at the left end, where the low stages
+    usually sit far from the bound (a label at the right end sat on the rising curve).
+
+    The rule's y field differs from the data's, so it carries the same axis title (Vega-Lite
+    would otherwise merge the two titles into one axis label)."""
+    layers = []
+    for bound in bounds:
+        rule = pd.DataFrame([{"slo_metric": bound.metric, "slo_op": bound.op, "slo_bound": bound.value,
+                              "slo_label": f"SLO {bound.text}"}])
+        color = _bound_color(bound, colors)
+        base = alt.Chart(rule).encode(
+            y=alt.Y("slo_bound:Q", title=y_title),
+            tooltip=[alt.Tooltip("slo_label:N", title="SLO"), alt.Tooltip("slo_metric:N", title="metric"),
+                     alt.Tooltip("slo_bound:Q", title="bound", format=",.4~g")])
+        layers += [base.mark_rule(strokeDash=[8, 4], strokeWidth=1.5, color=color),
+                   base.mark_text(align="left", baseline="bottom", x=4, dy=-3, color=color,
+                                  fontWeight="bold", fontSize=11).encode(text="slo_label:N")]
+    return layers
+
+
+def slo_region(view: GateView | None, x: alt.X, concurrencies: list) -> list:
+    """The passing region, shaded from the left edge to ``max_concurrency_within_slo``.
+
+    The rect starts at the first stage, pulled left over the axis padding by ``xOffset``, so a
+    ceiling at the first stage still shows as a thin band instead of nothing. Its meaning is in
+    the chart's subtitle: an in-plot label collides with data at the top or bottom."""
+    ceiling = view.max_concurrency if view else None
+    values = sorted(int(c) for c in concurrencies if pd.notna(c))
+    if ceiling is None or not values:
+        return []
+    region = pd.DataFrame([{"concurrency": values[0], "slo_max_concurrency": ceiling,
+                            "slo_region": f"every SLO met up to concurrency {ceiling}"}])
+    tooltip = [alt.Tooltip("slo_region:N", title="SLO"),
+               alt.Tooltip("slo_max_concurrency:Q", title="max_concurrency_within_slo", format="d")]
+    return [alt.Chart(region).mark_rect(color=PASS_COLOR, opacity=0.10, xOffset=-AXIS_PADDING).encode(
+        x=x, x2=alt.X2("slo_max_concurrency:Q"), tooltip=tooltip)]
+
+
+def slo_subtitle(view: GateView | None, bounds: list[Bound]) -> str:
+    """What the SLO marks on this chart mean, with the ceiling's number."""
+    if view is None:
+        return ""
+    ceiling = view.max_concurrency
+    text = (f"green: every SLO met up to c={ceiling}" if ceiling is not None
+            else "no stage met every SLO" if view.ceiling else "")
+    if bounds:
+        text += ("; " if text else "") + "dashed: the SLO bound"
+    return text
+
+
+def with_slo(main: list, view: GateView | None, bounds: list[Bound], x: alt.X, y_title: str,
+             concurrencies: list, colors: dict[str, str] | None = None) -> list:
+    """Layers in drawing order: passing region under the data, SLO rules over it."""
+    if view is None:
+        return main
+    return [*slo_region(view, x, concurrencies), *main, *slo_rules(bounds, y_title, colors)]
+
 
 def _percentile_chart(table: pd.DataFrame, metric: str, label: str, stats: tuple[str, ...],
-                      subtitle: str) -> alt.Chart:
-    """Lines of p50/p95/p99 of one metric against concurrency, data kept wide (CSV columns)."""
+                      subtitle: str, view: GateView | None = None) -> alt.LayerChart | alt.Chart:
+    """Lines of p50/p95/p99 of one metric against concurrency, data kept wide (CSV columns);
+    with a gate, the SLO bounds on ``metric`` and the passing region are drawn too."""
     columns = [f"{metric}_{s}_ms" for s in stats]
     data = table[["concurrency", "requests", "successes", *columns]]
+    bounds = [b for b in (view.bounds if view else ()) if b.metric.startswith(f"{metric}_")]
     color = alt.Color(
         "percentile:N",
         scale=alt.Scale(domain=list(stats), range=[PERCENTILE_COLORS[s] for s in stats]),
-        legend=alt.Legend(title=None, orient="top-left"),
+        # SLO labels sit at the top left, so with bounds the legend moves above the plot.
+        legend=alt.Legend(title=None, orient="top" if bounds else "top-left"),
     )
     which = " : ".join(f"datum.column === '{c}' ? '{s}'" for c, s in zip(columns, stats)) + " : null"
+    x = _concurrency_axis(table["concurrency"].tolist())
+    y_title = f"{label} (ms)"
     base = (
         alt.Chart(data)
         .transform_fold(columns, as_=["column", "value_ms"])
         .transform_calculate(percentile=which)
         .transform_filter("isValid(datum.value_ms)")
         .encode(
-            x=_concurrency_axis(table["concurrency"].tolist()),
-            y=alt.Y("value_ms:Q", title=f"{label} (ms)", scale=alt.Scale(zero=True)),
+            x=x,
+            y=alt.Y("value_ms:Q", title=y_title, scale=alt.Scale(zero=True)),
             color=color,
             tooltip=[*_stage_tooltip(), alt.Tooltip("percentile:N"),
                      alt.Tooltip("column:N", title="summary_all.csv column"),
-                     alt.Tooltip("value_ms:Q", title=f"{label} (ms)", format=",.3f")],
+                     alt.Tooltip("value_ms:Q", title=y_title, format=",.3f")],
         )
     )
-    return (base.mark_line(point=alt.OverlayMarkDef(size=50, filled=True), strokeWidth=2)
-            .properties(width=CHART_WIDTH, height=CHART_HEIGHT,
-                        title=alt.Title(f"{label} vs concurrency", subtitle=subtitle)))
+    line = base.mark_line(point=alt.OverlayMarkDef(size=50, filled=True), strokeWidth=2)
+    if view is None:
+        return line.properties(width=CHART_WIDTH, height=CHART_HEIGHT,
+                               title=alt.Title(f"{label} vs concurrency", subtitle=subtitle))
+    layers = with_slo([line], view, bounds, x, y_title, table["concurrency"].tolist(), colors=PERCENTILE_COLORS)
+    return alt.layer(*layers).properties(
+        width=CHART_WIDTH, height=CHART_HEIGHT,
+        title=alt.Title(f"{label} vs concurrency", subtitle=_subtitle(subtitle, view, bounds)))
 
 
-def latency_chart(table: pd.DataFrame) -> Chart:
+def _subtitle(text: str, view: GateView | None, bounds: list[Bound]) -> str | list[str]:
+    extra = slo_subtitle(view, bounds)
+    return [text, extra] if extra else text
+
+
+def latency_chart(table: pd.DataFrame, view: GateView | None = None) -> Chart:
     chart = _percentile_chart(table, "latency", "Latency", ("p50", "p95", "p99"),
-                              "End-to-end request latency of successful requests, exact percentiles")
+                              "End-to-end request latency of successful requests, exact percentiles", view)
     return Chart("latency", "Latency p50 / p95 / p99 vs concurrency", _spec(chart))
 
 
-def ttft_chart(table: pd.DataFrame) -> Chart:
+def ttft_chart(table: pd.DataFrame, view: GateView | None = None) -> Chart:
     chart = _percentile_chart(table, "ttft", "TTFT", ("p50", "p95", "p99"),
-                              "Time to first output token (streaming), successful requests")
+                              "Time to first output token (streaming), successful requests", view)
     return Chart("ttft", "TTFT p50 / p95 / p99 vs concurrency", _spec(chart))
 
 
-def itl_chart(table: pd.DataFrame) -> Chart:
+def itl_chart(table: pd.DataFrame, view: GateView | None = None) -> Chart:
     chart = _percentile_chart(table, "itl", "Inter-token latency", ("p50", "p99"),
-                              "Per request: (end − first token) / (completion tokens − 1)")
+                              "Per request: (end − first token) / (completion tokens − 1)", view)
     return Chart("itl", "Inter-token latency p50 / p99 vs concurrency", _spec(chart),
                  "If TTFT climbs while this stays flat, requests wait before decoding starts "
                  "(queueing or prefill), not during it.")
 
 
-def qps_chart(table: pd.DataFrame, hints: dict) -> Chart:
-    """QPS per stage, with the best stage and the saturation point marked from the run's hints."""
+def qps_chart(table: pd.DataFrame, hints: dict, view: GateView | None = None) -> Chart:
+    """QPS per stage, with the best stage and the saturation point marked from the run's hints
+    (and, with a gate, a qps SLO bound and the passing region)."""
     data = table[["concurrency", "requests", "successes", "qps", "error_rate", "latency_p99_ms"]]
     x = _concurrency_axis(table["concurrency"].tolist())
     peak = pd.to_numeric(table["qps"], errors="coerce").max()
     headroom = {"domainMax": float(peak) * 1.18} if pd.notna(peak) and peak > 0 else {}
-    y = alt.Y("qps:Q", title="QPS (successful requests / s)", scale=alt.Scale(zero=True, **headroom))
+    y_title = "QPS (successful requests / s)"
+    y = alt.Y("qps:Q", title=y_title, scale=alt.Scale(zero=True, **headroom))
     tooltip = [*_stage_tooltip(),
                alt.Tooltip("qps:Q", title="QPS (req/s)", format=",.3f"),
                alt.Tooltip("error_rate:Q", title="error rate", format=".2%"),
@@ -172,14 +258,17 @@ def qps_chart(table: pd.DataFrame, hints: dict) -> Chart:
                    rule_base.mark_text(align="right" if right else "left", dx=-4 if right else 4,
                                        y=CHART_HEIGHT - 10 - 16 * i, color=color,
                                        fontWeight="bold").encode(text="label:N")]
+    bounds = [b for b in (view.bounds if view else ()) if b.metric == "qps"]
+    layers = with_slo(layers, view, bounds, x, y_title, table["concurrency"].tolist())
     chart = alt.layer(*layers).properties(
         width=CHART_WIDTH, height=CHART_HEIGHT,
         title=alt.Title("QPS vs concurrency",
-                        subtitle="Successful requests / stage duration; ◆ best stage, dashed line: saturation hint"))
+                        subtitle=_subtitle("Successful requests / stage duration; ◆ best stage, dashed line: "
+                                           "saturation hint", view, bounds)))
     return Chart("qps", "QPS vs concurrency", _spec(chart))
 
 
-def tps_chart(table: pd.DataFrame) -> Chart:
+def tps_chart(table: pd.DataFrame, view: GateView | None = None) -> Chart:
     """Two panels, two different quantities: what one stream sees vs what the server delivers."""
     data = table[["concurrency", "requests", "successes", "tps", "output_tokens_per_s"]].assign(
         tokens_source=[token_sources(r) for r in table.to_dict("records")])
@@ -191,9 +280,13 @@ def tps_chart(table: pd.DataFrame) -> Chart:
             x=x, y=alt.Y(f"{column}:Q", title=ytitle, scale=alt.Scale(zero=True)),
             tooltip=[*_stage_tooltip(), alt.Tooltip(f"{column}:Q", title=f"{column} ({ytitle.split('(')[-1].rstrip(')')})",
                                                     format=",.3f"), src])
-        return alt.layer(base.mark_line(color=color, strokeWidth=2),
-                         base.mark_point(color=color, filled=True, size=50)).properties(
-            width=FULL_WIDTH // 2 - 110, height=CHART_HEIGHT - 20, title=alt.Title(title, subtitle=subtitle))
+        bounds = [b for b in (view.bounds if view else ()) if b.metric == column]
+        layers = with_slo([base.mark_line(color=color, strokeWidth=2),
+                           base.mark_point(color=color, filled=True, size=50)],
+                          view, bounds, x, ytitle, table["concurrency"].tolist())
+        extra = slo_subtitle(view, bounds)
+        return alt.layer(*layers).properties(width=FULL_WIDTH // 2 - 110, height=CHART_HEIGHT - 20,
+                                             title=alt.Title(title, subtitle=[*subtitle, extra] if extra else subtitle))
 
     chart = alt.hconcat(
         panel("tps", "#54a24b", "tokens/s per stream",

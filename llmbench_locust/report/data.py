@@ -16,6 +16,8 @@ import pandas as pd
 
 from llmbench_locust import summary
 
+from .verdict import GateView, gate_view
+
 REQUESTS_RE = re.compile(r"^requests_c(\d+)\.csv$")
 SUMMARY_RE = re.compile(r"^summary_c(\d+)\.json$")
 
@@ -42,6 +44,8 @@ class ReportData:
     partial: list[int] = field(default_factory=list)
     missing_stages: list[int] = field(default_factory=list)
     notes: list[Note] = field(default_factory=list)
+    regression: dict | None = None           # regression.json (a run given --baseline)
+    gate: GateView | None = None             # the CI verdict; None without --slo/--baseline
 
     @property
     def streaming(self) -> bool:
@@ -263,9 +267,13 @@ def load(indir: str | Path) -> ReportData:
     history = _history(indir, notes)
     locust_stats = _read_csv(indir / "locust_stats.csv", notes)
     locust_failures = _read_csv(indir / "locust_failures.csv", notes)
+    regression = _read_json(indir / "regression.json", notes)
+    gate = gate_view(overall, regression if isinstance(regression, dict) else None)
+    notes += [Note("missing", text) for text in (gate.notes if gate else ())]
     return ReportData(indir=indir, table=table, sources=sources, requests=requests,
                       overall=overall, hints=hints, history=history, locust_stats=locust_stats,
-                      locust_failures=locust_failures, partial=partial, missing_stages=missing, notes=notes)
+                      locust_failures=locust_failures, partial=partial, missing_stages=missing, notes=notes,
+                      regression=gate.regression if gate else None, gate=gate)
 
 
 def _table(rows: list[dict]) -> pd.DataFrame:

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from .verdict import regressions_by_metric
+
 # A TTFT rise of at least this factor with ITL within ITL_FLAT reads as queueing/prefill-bound.
 TTFT_GROWTH = 2.0
 ITL_FLAT = 1.5
@@ -247,6 +249,51 @@ def slo_goodput(rows: list[dict]) -> list[Finding]:
     return [Finding("slo", "info", text + ".")]
 
 
+def _signed(value: float) -> str:
+    return f"{value * 100:+.1f}%"
+
+
+def _regressed_metric(metric: str, checks: list[dict]) -> str:
+    """'qps (allowed 10%): c=1 6.418 → 4.590 (−28.5%), …' — every regressed stage of one metric."""
+    stages = ", ".join(
+        f"c={c['concurrency']} {c['baseline']:,.4g} → "
+        + ("not measured" if _num(c.get("current")) is None else f"{c['current']:,.4g} ({_signed(c['change'])})")
+        for c in checks)
+    allowed = sorted({pct(c["allowed"]) for c in checks if _num(c.get("allowed")) is not None})
+    return f"{metric} (allowed {'/'.join(allowed)} worse): {stages}"
+
+
+def baseline_regression(regression: dict | None) -> list[Finding]:
+    """Which metrics got worse than the baseline, at which stages, by how much (regression.json)."""
+    if not isinstance(regression, dict):
+        return []
+    source = (regression.get("baseline") or {}).get("source") or "the baseline"
+    checks = [c for c in regression.get("checks") or [] if isinstance(c, dict)]
+    found = []
+    if regression.get("problem"):
+        found.append(Finding("regression", "bad", f"Baseline comparison with {source} failed: {regression['problem']}."))
+    grouped = regressions_by_metric(regression)
+    if grouped:
+        stages = sorted({c["stage"] for g in grouped.values() for c in g if c.get("stage") is not None})
+        concs = sorted({c["concurrency"] for g in grouped.values() for c in g})
+        where = (f"stage{'s' if len(stages) > 1 else ''} {', '.join(str(s) for s in stages)} "
+                 f"(concurrency {', '.join(str(c) for c in concs)})")
+        n = sum(len(g) for g in grouped.values())
+        found.append(Finding("regression", "bad",
+                             f"Regressed against {source}: {n} of {len(checks)} checks beyond their allowance, "
+                             f"in {', '.join(grouped)} at {where}. "
+                             + "; ".join(_regressed_metric(m, g) for m, g in grouped.items()) + "."))
+    elif checks and not regression.get("problem"):
+        judged = [c for c in checks if _num(c.get("worse_by")) is not None]
+        text = f"No regression against {source}: all {len(checks)} checks within their allowance"
+        if judged:
+            worst = max(judged, key=lambda c: c["worse_by"])
+            text += (f" (closest: {worst['metric']} at concurrency {worst['concurrency']}, "
+                     f"{_signed(worst['change'])}, allowed {pct(worst['allowed'])} worse)")
+        found.append(Finding("regression", "info", text + "."))
+    return found
+
+
 def locust_crosscheck(rows: list[dict], locust_totals: dict | None) -> list[Finding]:
     if not locust_totals or not rows:
         return []
@@ -260,10 +307,12 @@ def locust_crosscheck(rows: list[dict], locust_totals: dict | None) -> list[Find
 
 
 def compute(table: pd.DataFrame, hints: dict, overall: dict | None, errors_by_stage: pd.DataFrame,
-            error_totals: dict[str, int], locust_totals: dict | None = None) -> list[Finding]:
+            error_totals: dict[str, int], locust_totals: dict | None = None,
+            regression: dict | None = None) -> list[Finding]:
     """All findings, most important first."""
     rows = _rows(table)
-    found = (no_successes(rows, error_totals) + client_health(overall) + error_onset(rows, hints, errors_by_stage)
+    found = (no_successes(rows, error_totals) + client_health(overall) + baseline_regression(regression)
+             + error_onset(rows, hints, errors_by_stage)
              + saturation(rows, hints) + qps_peak(rows, hints) + ttft_vs_itl(rows) + tokens_from_chunks(rows)
              + tps_trend(rows) + slo_goodput(rows) + locust_crosscheck(rows, locust_totals))
     order = {"bad": 0, "warn": 1, "info": 2}

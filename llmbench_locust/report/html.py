@@ -18,6 +18,7 @@ from .charts import Chart
 from .data import Note
 from .findings import Finding
 from .tables import token_sources
+from .verdict import EXIT_MEANING, GateView, regression_frame, value_text
 
 CSS = """
 :root { --fg:#1d2433; --muted:#5b6475; --line:#e3e6ec; --bg:#f6f7f9; --card:#fff;
@@ -64,6 +65,18 @@ pre { background:var(--card); border:1px solid var(--line); border-radius:8px; p
 details { margin:10px 0; } summary { cursor:pointer; color:var(--info); }
 .guide li { margin:4px 0; }
 footer { color:var(--muted); font-size:12px; margin-top:36px; }
+.verdict { background:var(--card); border:1px solid var(--line); border-left:6px solid var(--info); border-radius:8px;
+           padding:12px 16px; margin:16px 0; }
+.verdict.pass { border-left-color:var(--ok); } .verdict.fail, .verdict.error { border-left-color:var(--bad); }
+.verdict-head { font-size:16px; display:flex; align-items:center; gap:12px; flex-wrap:wrap; }
+.badge { font-weight:700; letter-spacing:.05em; color:#fff; background:var(--info); border-radius:4px; padding:2px 10px; }
+.verdict.pass .badge { background:var(--ok); } .verdict.fail .badge, .verdict.error .badge { background:var(--bad); }
+.verdict .cards { margin:12px 0 8px; }
+.verdict p { margin:6px 0; }
+.verdict ul { margin:4px 0; padding-left:20px; }
+td.slo { white-space:nowrap; } td.slo.met { color:var(--ok); font-weight:600; } td.slo.missed { color:var(--bad); font-weight:600; }
+tr.regressed td { background:#fdecea; } tr.regressed td.verdict-cell { color:var(--bad); font-weight:700; }
+td.verdict-cell { white-space:nowrap; }
 """
 
 EMBED_JS = """
@@ -130,6 +143,10 @@ def fmt_number(column: str, value) -> str:
         return f"{int(value):,}"
     if column in ("error_rate", "goodput_ratio"):
         return f"{float(value) * 100:.2f}%"
+    if column == "change":
+        return f"{float(value) * 100:+.1f}%"
+    if column == "allowed":
+        return f"{float(value) * 100:.3g}%"
     return f"{float(value):,.3f}"
 
 
@@ -154,6 +171,8 @@ def stage_table(table: pd.DataFrame, columns: list[tuple[str, str, str]], source
         for key, _, _ in columns:
             if key == "tokens_from":
                 cells.append(f"<td>{esc(token_sources(row))}</td>")
+            elif key == "slo_met":
+                cells.append(slo_cell(row.get("slo_met"), row.get("slo_failed")))
             else:
                 cells.append(num_cell(key, row.get(key)))
         cells.append(f"<td>{esc(sources.get(c, ''))}</td>")
@@ -262,3 +281,175 @@ def page(title: str, subtitle_html: str, body_html: str, vl_version: str | None)
 def guide() -> str:
     items = "".join(f"<li>{esc(g)}</li>" for g in GUIDE)
     return f'<h2 id="guide">How to read the charts</h2><ul class="guide">{items}</ul>'
+
+
+def truth(value) -> bool | None:
+    """A verdict read back from JSON or CSV (bool, numpy bool or 'True'/'False'); None if absent."""
+    if _missing(value):
+        return None
+    if isinstance(value, str):
+        return {"true": True, "false": False}.get(value.strip().lower())
+    return bool(value)
+
+
+def slo_cell(met, failed) -> str:
+    """The stage's SLO verdict, naming the bounds it missed (summary's ``slo_failed``)."""
+    verdict = truth(met)
+    if verdict is None:
+        return '<td class="slo" data-c="slo_met" data-v="">—</td>'
+    if verdict:
+        return '<td class="slo met" data-c="slo_met" data-v="true">✓ met</td>'
+    names = failed if isinstance(failed, str) else ";".join(failed or []) if isinstance(failed, list) else ""
+    shown = ", ".join(n for n in names.split(";") if n)
+    return (f'<td class="slo missed" data-c="slo_met" data-v="false" data-failed="{esc(names)}">'
+            f'✗ missed{": " + esc(shown) if shown else ""}</td>')
+
+
+def _value_span(key: str, value, text: str) -> str:
+    """A figure with its exact value in ``data-v``, keyed for tests (as the table cells are)."""
+    exact = "" if _missing(value) else repr(value if isinstance(value, int) else float(value))
+    return f'<span data-k="{esc(key)}" data-v="{esc(exact)}">{esc(text)}</span>'
+
+
+def _verdict_head(view: GateView) -> str:
+    if view.verdict is None:
+        return ('<div class="verdict-head"><span class="badge">SLO</span><span>overall_summary.json records no gate '
+                'verdict or exit code; the SLO ceiling below is the run\'s own.</span></div>')
+    meaning = EXIT_MEANING.get(view.exit_code, "")
+    return (f'<div class="verdict-head"><span class="badge">{esc(view.verdict.upper())}</span>'
+            f'<span>exit code <b>{esc(view.exit_code)}</b>: {esc(meaning)}</span></div>')
+
+
+def _ceiling_cards(view: GateView) -> str:
+    c = view.ceiling
+    if c is None:
+        return ""
+    top = c.get("max_concurrency")
+    first = c.get("first_failed_concurrency")
+    missed = ", ".join(c.get("first_failed_above") or []) or "—"
+    items = [
+        ("max concurrency within SLO", _value_span("max_concurrency_within_slo", top, "none" if top is None else f"c={top}"),
+         "every stage up to it met every bound" if top is not None else "even the first stage missed"),
+        ("QPS there", _value_span("qps", c.get("qps"), "—" if c.get("qps") is None else f"{c['qps']:,.2f}"), "req/s"),
+        ("output tokens/s there",
+         _value_span("output_tokens_per_s", c.get("output_tokens_per_s"),
+                     "—" if c.get("output_tokens_per_s") is None else f"{c['output_tokens_per_s']:,.1f}"),
+         "tokens/s, all streams"),
+        ("first missed", _value_span("first_failed_concurrency", first, "—" if first is None else f"c={first}"),
+         missed if first is not None else "no stage missed"),
+    ]
+    return '<div class="cards">' + "".join(
+        f'<div class="card"><div class="k">{esc(k)}</div><div class="v">{v}</div><div class="u">{esc(u)}</div></div>'
+        for k, v, u in items) + "</div>"
+
+
+def _first_failed_line(view: GateView) -> str:
+    c = view.ceiling or {}
+    details = c.get("first_failed_details") or []
+    if c.get("first_failed_concurrency") is None or not details:
+        return ""
+    parts = "; ".join(f"<code>{esc(d.get('metric'))}</code> {esc(value_text(d.get('metric', ''), d.get('observed')))} "
+                      f"(bound {esc('≤' if d.get('op') == '<=' else '≥')} {esc(value_text(d.get('metric', ''), d.get('bound')))})"
+                      for d in details)
+    return f'<p id="first-failed">Above it, at concurrency {esc(c["first_failed_concurrency"])}: {parts}.</p>'
+
+
+def _requirement_line(view: GateView) -> str:
+    c = view.ceiling or {}
+    need = c.get("required_concurrency")
+    if need is None:
+        return ""
+    held = "reached" if c.get("requirement_met") else "not reached"
+    return (f"<p>Promised load (<code>--slo-min-concurrency</code>): c ≥ {esc(need)}, <b>{held}</b>; stages above "
+            "it are informational and do not gate.</p>")
+
+
+def _bounds_line(view: GateView) -> str:
+    if not view.bounds:
+        return ""
+    items = " · ".join(f'<code data-slo="{esc(b.metric)}">{esc(b.text)}</code>' for b in view.bounds)
+    return f'<p>SLOs: {items}. Per-stage verdicts and goodput are in the <a href="#stages">stage table</a>.</p>'
+
+
+def _baseline_line(view: GateView) -> str:
+    base, reg = view.baseline or {}, view.regression or {}
+    if not base and not reg:
+        return ""
+    source = base.get("source") or (reg.get("baseline") or {}).get("source")
+    checks = reg.get("checks") or []
+    regressed = [c for c in checks if c.get("status") == "regressed"]
+    passed = base.get("passed", reg.get("passed"))
+    text = f"Baseline <code>{esc(source)}</code>: <b>{'no regression' if passed else 'regressed'}</b>"
+    if checks:
+        text += f" — {len(regressed)} of {len(checks)} checks beyond their allowance"
+    metrics = base.get("regressed_metrics") or reg.get("regressed_metrics") or []
+    concs = base.get("regressed_concurrencies") or reg.get("regressed_concurrencies") or []
+    if metrics:
+        text += (f" ({esc(', '.join(metrics))} at concurrency {esc(', '.join(str(c) for c in concs))})")
+    problem = base.get("problem") or reg.get("problem")
+    if problem:
+        text += f"; {esc(problem)}"
+    return f'<p id="baseline-line">{text}. See the <a href="#regression">baseline comparison</a>.</p>'
+
+
+def _reasons(view: GateView) -> str:
+    if not view.reasons:
+        return ""
+    items = "".join(f"<li>{esc(r)}</li>" for r in view.reasons)
+    return (f'<details id="gate-reasons"><summary>Every failed check ({len(view.reasons)}), as the run printed '
+            f"them</summary><ul>{items}</ul></details>")
+
+
+def verdict_box(view: GateView | None) -> str:
+    """The CI verdict at the top of the page: what a pipeline decided, and why, from the gating files."""
+    if view is None:
+        return ""
+    cls = esc(view.verdict or "unknown")
+    code = "" if view.exit_code is None else f' data-exit-code="{esc(view.exit_code)}"'
+    parts = [_verdict_head(view), _ceiling_cards(view), _first_failed_line(view), _requirement_line(view),
+             _bounds_line(view), _baseline_line(view), _reasons(view)]
+    return f'<section id="verdict" class="verdict {cls}" data-verdict="{cls}"{code}>' + "".join(parts) + "</section>"
+
+
+STATUS_TEXT = {"regressed": "✗ regressed", "passed": "✓ within allowance", "not_judged": "not judged"}
+
+
+def regression_table(view: GateView | None) -> str:
+    """regression.json's checks, one row per stage × metric, regressions highlighted."""
+    if view is None or (view.regression is None and view.baseline is None):
+        return ""
+    frame = regression_frame(view.regression)
+    if frame.empty:
+        return ('<h2 id="regression">Baseline comparison</h2><p class="absent">No per-stage checks recorded '
+                "(regression.json missing or empty).</p>")
+    rows = []
+    for row in frame.to_dict("records"):
+        status = str(row["status"])
+        cls = ' class="regressed"' if status == "regressed" else ""
+        cells = [num_cell("stage", row["stage"]), num_cell("concurrency", row["concurrency"]),
+                 f"<td><code>{esc(row['metric'])}</code></td>",
+                 num_cell("baseline", row["baseline"]), num_cell("current", row["current"]),
+                 num_cell("change", row["change"]), num_cell("allowed", row["allowed"]),
+                 f'<td class="verdict-cell" data-status="{esc(status)}">{esc(STATUS_TEXT.get(status, status))}</td>']
+        rows.append(f'<tr data-concurrency="{esc(row["concurrency"])}" data-metric="{esc(row["metric"])}"{cls}>'
+                    + "".join(cells) + "</tr>")
+    head = ("<th>stage</th><th>concurrency</th><th>metric</th><th>baseline</th><th>current</th>"
+            '<th>change<span class="unit">current vs baseline</span></th>'
+            '<th>allowed<span class="unit">worse by at most</span></th><th>verdict</th>')
+    return ('<h2 id="regression">Baseline comparison</h2>' + _regression_sub(view.regression or {})
+            + f'<div class="tablewrap"><table id="regression-table"><thead><tr>{head}</tr></thead>'
+            f'<tbody>{"".join(rows)}</tbody></table></div>')
+
+
+def _regression_sub(reg: dict) -> str:
+    base = reg.get("baseline") or {}
+    parts = [f"From <code>regression.json</code>: this run against <code>{esc(base.get('source'))}</code>"
+             + (f" (run finished {esc(base.get('generated_at'))})" if base.get("generated_at") else "")
+             + ". qps and output tokens/s regress when they drop, latency and TTFT p99 when they rise."]
+    for key, label in (("only_in_baseline", "only in the baseline"), ("only_in_run", "only in this run")):
+        if reg.get(key):
+            parts.append(f"Concurrency {esc(', '.join(str(c) for c in reg[key]))} {label}: not compared.")
+    for key, diff in (reg.get("config_differences") or {}).items():
+        parts.append(f"<code>{esc(key)}</code> differs from the baseline ({esc(diff.get('baseline'))} → "
+                     f"{esc(diff.get('current'))}): a change here may explain a “regression”.")
+    return f'<p class="sub">{" ".join(parts)}</p>'

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from llmbench_locust import summary
+from llmbench_locust import gating, summary
 from llmbench_locust.records import RequestRecord, StageCsvWriter
 
 T0 = 1_700_000_000.0
@@ -45,6 +45,10 @@ class Scenario:
     write_locust: bool = True
     client_busy: bool = False
     seed: int = 7
+    slo: str = ""                    # --slo text: stages get goodput, overall_summary.json a gate
+    baseline: str | None = None      # --baseline: an earlier synthetic folder → regression.json
+    max_regression: str = ""
+    slo_min_concurrency: int | None = None
 
 
 def _stage_records(sc: Scenario, stage: int, c: int, start: float, n: int, rng: np.random.Generator,
@@ -131,12 +135,25 @@ def _write_locust(outdir: Path, records: list[RequestRecord], stages: list[tuple
             w.writerow(["POST", "/v1/chat/completions", error, n])
 
 
+def _gate_fields(outdir: Path, sc: Scenario, summaries: list[dict], bounds: dict, config: dict) -> dict:
+    """The gate as a run records it (gating.evaluate, regression.json); nothing without SLO/baseline."""
+    if not bounds and not sc.baseline:
+        return {}
+    baseline = gating.load_baseline(sc.baseline) if sc.baseline else None
+    allowed = gating.parse_max_regression_option(sc.max_regression) if baseline else {}
+    gate = gating.evaluate(summaries, bounds, baseline, allowed, slo_min_concurrency=sc.slo_min_concurrency,
+                           config=config)
+    gating.write_outputs(str(outdir), gate)
+    return gating.overall_fields(gate)
+
+
 def build(outdir: str | Path, sc: Scenario | None = None) -> Path:
     """Write a fake run's output folder; returns its path."""
     sc = sc or Scenario()
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(sc.seed)
+    bounds = gating.parse_slo_option(sc.slo)
     ladder = sc.concurrency[: sc.run_stages] if sc.run_stages else list(sc.concurrency)
     writer = StageCsvWriter(str(outdir))
     all_records, windows, summaries, partial = [], [], [], []
@@ -154,7 +171,7 @@ def build(outdir: str | Path, sc: Scenario | None = None) -> Path:
         end = max(r.end_epoch for r in records)
         windows.append((c, t, end))
         frame = summary.read_requests_csv(outdir / f"requests_c{c}.csv")
-        stage_summary = summary.summarize_stage(frame, stage=i, concurrency=c)
+        stage_summary = summary.summarize_stage(frame, stage=i, concurrency=c, slo=bounds or None)
         if sc.write_summaries and not killed:
             (outdir / f"summary_c{c}.json").write_text(json.dumps(summary.to_jsonable(stage_summary), indent=2))
         summaries.append(stage_summary)
@@ -166,13 +183,16 @@ def build(outdir: str | Path, sc: Scenario | None = None) -> Path:
         config = {"base_url": "http://127.0.0.1:8000", "model": "demo-<b>model</b>", "endpoint": "chat.completions",
                   "concurrency": list(sc.concurrency), "requests_per_stage": sc.requests_per_stage,
                   "stream": sc.stream, "max_tokens": sc.max_tokens, "api_key": "sk-should-never-show",
-                  "headers": [["X-Trace", "1"]], "extra_body": {"ignore_eos": True}}
+                  "headers": [["X-Trace", "1"]], "extra_body": {"ignore_eos": True},
+                  "slo": sc.slo, "slo_min_concurrency": sc.slo_min_concurrency, "baseline": sc.baseline or "",
+                  "max_regression": sc.max_regression}
         peak = 97.5 if sc.client_busy else 35.0
         client = {"max_cpu_percent": {"local": peak}, "cpu_warning": sc.client_busy,
                   "cpu_warning_nodes": ["local"] if sc.client_busy else [],
                   "verdict": "suspect: load generator CPU near its limit" if sc.client_busy else "ok"}
         overall = summary.overall_summary(complete, config, partial_stages=partial, client=client,
                                           generated_at="2023-11-14T22:13:20+00:00")
+        overall.update(_gate_fields(outdir, sc, complete, bounds, config))
         (outdir / "overall_summary.json").write_text(json.dumps(overall, indent=2))
     if sc.write_locust:
         _write_locust(outdir, all_records, windows)

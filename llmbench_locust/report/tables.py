@@ -25,6 +25,10 @@ STAGE_COLUMNS = (
     ("error_rate", "error rate", "fraction"),
     ("duration_s", "duration", "s"),
     ("qps", "QPS", "req/s"),
+    # SLO columns sit beside QPS, in view without scrolling; they exist only when --slo was given.
+    ("slo_met", "SLO", "every bound met"),
+    ("goodput_qps", "goodput", "req/s within SLO"),
+    ("goodput_ratio", "goodput ratio", "fraction"),
     ("latency_avg_ms", "latency avg", "ms"),
     ("latency_p50_ms", "latency p50", "ms"),
     ("latency_p95_ms", "latency p95", "ms"),
@@ -38,8 +42,6 @@ STAGE_COLUMNS = (
     ("tps", "per-stream TPS", "tokens/s per stream"),
     ("output_tokens_per_s", "total output", "tokens/s, all streams"),
     ("tokens_from", "tokens from", ""),
-    ("goodput_qps", "goodput", "req/s within SLO"),
-    ("goodput_ratio", "goodput ratio", "fraction"),
 )
 
 
