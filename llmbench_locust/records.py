@@ -61,7 +61,7 @@ class RequestRecord:
         # A shallow read of the fields: dataclasses.asdict would deep-copy the gap list, and this
         # runs once per record on the master.
         row = {name: _cell(value) for name, value in self.__dict__.items()}
-        row["icl_ms"] = " ".join(map(_GAP_FORMAT, self.icl_ms))
+        row["icl_ms"] = _gaps_text(self.icl_ms)
         return row
 
     @classmethod
@@ -72,7 +72,9 @@ class RequestRecord:
 COLUMNS = tuple(f.name for f in dataclasses.fields(RequestRecord))
 
 
-_GAP_FORMAT = "{:.3f}".format
+def _gaps_text(gaps: list[float]) -> str:
+    # one %-format over the whole list: about twice as fast as formatting gap by gap
+    return " ".join(["%.3f"] * len(gaps)) % tuple(gaps)
 
 
 def _cell(value: Any) -> Any:
