@@ -31,6 +31,7 @@ class StageRun:
     shares: dict[str, int | None] = field(default_factory=dict)
     done: dict[str, tuple[int, int]] = field(default_factory=dict)
     lost: dict[str, dict] = field(default_factory=dict)
+    joined: list[str] = field(default_factory=list)
 
     @property
     def finished(self) -> bool:
@@ -47,6 +48,7 @@ class StageRun:
             "shares": dict(self.shares),
             "sent": {node: sent for node, (sent, _) in self.done.items()},
             "lost_workers": dict(self.lost),
+            "joined_workers": list(self.joined),
         }
 
 

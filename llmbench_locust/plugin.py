@@ -142,10 +142,13 @@ class Bench:
             run.controller.share_done(data["node"], data["position"], data["sent"], data["finished"])
 
     def _on_records(self, environment, msg, **_kw) -> None:
-        run = self.run
-        if run is not None:
-            data = msg.data
-            run.store.add_batch(data["node"], data["seq"], data["records"], data.get("progress"))
+        data = msg.data
+        store = self.run.store if self.run is not None else None
+        if store is None:  # between runs, or before the check request let the run start
+            if data["records"]:
+                logger.warning("%d records from %s arrived outside a run", len(data["records"]), data["node"])
+            return
+        store.add_batch(data["node"], data["seq"], data["records"], data.get("progress"))
 
     def _on_hello(self, environment, msg, **_kw) -> None:
         version = msg.data.get("version")

@@ -144,6 +144,13 @@ class Run:
         if current is None or current.opened_epoch is None:
             return
         clients = self.environment.runner.clients
+        for worker in clients.values():
+            # Locust hands a joining worker users at once; its share starts with the next stage,
+            # so until then this stage runs below its concurrency: recorded, not hidden.
+            if worker.user_count > 0 and worker.id not in current.shares and worker.id not in current.joined:
+                current.joined.append(worker.id)
+                logger.warning("worker %s joined during stage %s: it gets requests from the next stage on",
+                               worker.id, current.stage.label)
         for node in list(current.shares):
             worker = clients.get(node)
             if worker is not None and worker.state != "missing":

@@ -29,10 +29,10 @@ def locust_cmd(*args: str) -> list[str]:
     return [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), *args]
 
 
-def start_workers(port: int, count: int, tmp_path: Path) -> list[subprocess.Popen]:
+def start_workers(port: int, count: int, tmp_path: Path, name: str = "worker") -> list[subprocess.Popen]:
     workers = []
     for i in range(count):
-        log = open(tmp_path / f"worker{i}.log", "w")
+        log = open(tmp_path / f"{name}{i}.log", "w")
         workers.append(subprocess.Popen(
             locust_cmd("--worker", "--master-host", "127.0.0.1", "--master-port", str(port)),
             stdout=log, stderr=subprocess.STDOUT,
@@ -152,3 +152,30 @@ def test_killed_worker_is_reported_and_nothing_of_the_survivor_is_lost(tmp_path,
     ids = sorted(int(r["request_id"].rsplit("-", 1)[1]) for stage in (2, 4)
                  for r in read_rows(out / f"requests_c{stage}.csv") if r["worker"] == survivor_id)
     assert ids == list(range(1, len(ids) + 1))  # every request the survivor made has its record
+
+
+def test_worker_joining_mid_stage_works_from_the_next_stage(tmp_path, mock_engine):
+    mock = mock_engine("--ttft-ms", "40", "--chunk-ms", "10")
+    port = free_port()
+    out = tmp_path / "out"
+    workers = start_workers(port, 2, tmp_path)
+    master = subprocess.Popen(
+        master_cmd(port, mock.url, out, "--concurrency", "2,4,6", "--requests-per-stage", "40", "--max-tokens", "30"),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        deadline = time.monotonic() + 90
+        target = out / "requests_c4.csv"
+        while time.monotonic() < deadline and not (target.exists() and len(read_rows(target)) >= 3):
+            time.sleep(0.05)
+        workers += start_workers(port, 1, tmp_path, name="late")
+        stdout, stderr = master.communicate(timeout=120)
+        assert master.returncode == 0, stderr[-3000:]
+    finally:
+        stop_all([master, *workers])
+    by_stage = check_exact(out, (2, 4, 6), 40)
+    stages = read_json(out / "overall_summary.json")["run"]["stages"]
+    assert stages[0]["joined_workers"] == [] and len(stages[1]["joined_workers"]) == 1
+    late = stages[1]["joined_workers"][0]
+    assert late not in {r["worker"] for r in by_stage[4]}  # it sent nothing in the stage it joined
+    assert late in {r["worker"] for r in by_stage[6]} and len({r["worker"] for r in by_stage[6]}) == 3
