@@ -10,15 +10,13 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import logging
-import os
 import sys
 import time
-from typing import Any
 
 import gevent
 import psutil
 from locust import events
-from locust.runners import LocalRunner, MasterRunner, WorkerRunner
+from locust.runners import MasterRunner, WorkerRunner
 
 from . import __version__, webui
 from .controller import DONE_MESSAGE, MORE_MESSAGE, STAGE_MESSAGE

@@ -9,6 +9,7 @@ import re
 import signal
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -76,6 +77,18 @@ def run_locust(*args: str, timeout: float = 180, env: dict | None = None) -> sub
 def read_rows(path: Path) -> list[dict]:
     with open(path, newline="", encoding="utf-8") as fh:
         return list(csv.DictReader(fh))
+
+
+def wait_for_rows(path: Path, count: int, timeout: float = 90) -> int:
+    """Poll a stage file (flushed once a second) until it has ``count`` rows; returns what it has."""
+    deadline = time.monotonic() + timeout
+    rows = 0
+    while time.monotonic() < deadline:
+        rows = len(read_rows(path)) if path.exists() else 0
+        if rows >= count:
+            break
+        time.sleep(0.05)
+    return rows
 
 
 def read_json(path: Path) -> dict:

@@ -7,13 +7,12 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from collections import Counter
 from pathlib import Path
 
 import pytest
 
-from conftest import LOCUSTFILE, read_json, read_rows
+from conftest import LOCUSTFILE, read_json, read_rows, wait_for_rows
 from test_e2e_ladder import recompute
 
 pytestmark = pytest.mark.e2e
@@ -127,12 +126,7 @@ def test_killed_worker_is_reported_and_nothing_of_the_survivor_is_lost(tmp_path,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     try:
-        deadline = time.monotonic() + 90
-        target = out / "requests_c4.csv"
-        while time.monotonic() < deadline:
-            if target.exists() and len(read_rows(target)) >= 3:
-                break
-            time.sleep(0.05)
+        wait_for_rows(out / "requests_c4.csv", 3)
         victim = workers[0]
         os.kill(victim.pid, signal.SIGKILL)
         stdout, stderr = master.communicate(timeout=120)
@@ -164,10 +158,7 @@ def test_worker_joining_mid_stage_works_from_the_next_stage(tmp_path, mock_engin
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     try:
-        deadline = time.monotonic() + 90
-        target = out / "requests_c4.csv"
-        while time.monotonic() < deadline and not (target.exists() and len(read_rows(target)) >= 3):
-            time.sleep(0.05)
+        wait_for_rows(out / "requests_c4.csv", 3)
         workers += start_workers(port, 1, tmp_path, name="late")
         stdout, stderr = master.communicate(timeout=120)
         assert master.returncode == 0, stderr[-3000:]

@@ -6,12 +6,11 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
 
-from conftest import LOCUSTFILE, read_json, read_rows, run_llmbench
+from conftest import LOCUSTFILE, read_json, read_rows, run_llmbench, wait_for_rows
 
 pytestmark = pytest.mark.e2e
 
@@ -140,10 +139,7 @@ def test_sigint_mid_stage_keeps_finished_stages_and_marks_the_current_partial(tm
            "--stream", "--outdir", str(out), "--no-report"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        deadline = time.monotonic() + 60
-        target = out / "requests_c2.csv"
-        while time.monotonic() < deadline and not (target.exists() and len(read_rows(target)) >= 2):
-            time.sleep(0.02)
+        wait_for_rows(out / "requests_c2.csv", 2, timeout=60)
         proc.send_signal(signal.SIGINT)
         proc.communicate(timeout=60)
     finally:

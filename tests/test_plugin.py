@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-import pytest
 
 from llmbench_locust import __version__
 from llmbench_locust.options import config_from_message, config_to_message

@@ -593,11 +593,9 @@ async def serve(options: argparse.Namespace, stop: asyncio.Event | None = None) 
     port = await server.start()
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        try:
+    if threading.current_thread() is threading.main_thread():  # run_mock_in_thread has its own stop
+        for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        except (NotImplementedError, RuntimeError):
-            pass
     print(f"llmbench-mock listening on http://{options.host}:{port}", flush=True)
     try:
         await stop.wait()
