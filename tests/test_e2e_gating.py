@@ -1,7 +1,5 @@
 """Issue 7 end to end against the mock engine: SLO goodput, the SLO ceiling, baseline regression,
 exit codes, option errors before any load, and the JUnit file.
-
-Skipped until `llmbench run` has the gating options (see the wiring patches in the issue's notes).
 """
 
 from __future__ import annotations
@@ -12,16 +10,8 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from conftest import read_json, run_llmbench
-from llmbench_locust import cli
 
-pytestmark = [
-    pytest.mark.e2e,
-    pytest.mark.skipif(
-        "--slo" not in cli._run_parser()._option_string_actions
-        or "--junit" not in cli._run_parser()._option_string_actions,
-        reason="gating options not wired into `llmbench run` yet",
-    ),
-]
+pytestmark = pytest.mark.e2e
 
 # Few slots, and a decode step that does not slow with load: below the slot count the latency
 # is flat, above it requests queue a whole wave, so p99 latency crosses a bound at a known stage.
