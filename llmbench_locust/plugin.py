@@ -112,8 +112,7 @@ class Bench:
         return self.run
 
     def _fail_to_start(self, message: str) -> None:
-        logger.error("llmbench: %s", message)
-        print(f"llmbench: error: {message}", file=sys.stderr, flush=True)
+        logger.error("llmbench: error: %s", message)
         self.environment.process_exit_code = 2
 
     def send_to_node(self, msg_type: str, data: dict, node: str) -> None:
