@@ -266,8 +266,18 @@ class Bench:
             if self.role == "master" and not run.controller.finished:
                 self.drain_workers(run.drain_timeout)
             run.finish()
+            if not self._headless():
+                print(run.closing_text, flush=True)
             if self.role == "local":
                 self.node = None
+
+    def _headless(self) -> bool:
+        return bool(getattr(self.environment.parsed_options, "headless", False))
+
+    def on_quit(self) -> None:
+        """Headless: the result table goes last, after Locust's own statistics."""
+        if self._headless() and self.last_run is not None and self.last_run.closing_text:
+            print(self.last_run.closing_text, flush=True)
 
     def on_quitting(self) -> None:
         if self.shipper is not None:
@@ -294,4 +304,5 @@ def _on_init(environment, **_kw) -> None:
     events_.test_stopping.add_listener(lambda **kw: bench.on_test_stopping())
     events_.test_stop.add_listener(lambda **kw: bench.on_test_stop())
     events_.quitting.add_listener(lambda **kw: bench.on_quitting())
+    events_.quit.add_listener(lambda **kw: bench.on_quit())
     webui.install(environment, bench)

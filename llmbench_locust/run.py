@@ -87,6 +87,7 @@ class Run:
         self.gate = gating.settings_from_config(config)
         self.drain_timeout = min(config.timeout, GRACEFUL_STOP_S)
         self.lost_workers: dict[str, dict] = {}
+        self.closing_text = ""  # the result table and where the files are, printed at the end
 
     def start(self) -> bool:
         if self.config.preflight:
@@ -246,12 +247,15 @@ class Run:
         self.environment.process_exit_code = gate.exit_code
         if gate.problem:
             print(f"llmbench: error: {gate.problem}", file=sys.stderr, flush=True)
-        print(outputs.results_table(overall), flush=True)
+        lines = [outputs.results_table(overall)]
         if self.gate.slo or self.gate.baseline:
-            print(gating.gate_text(gate), flush=True)
+            lines.append(gating.gate_text(gate))
         if self.config.report:
-            self._write_report()
-        print(f"llmbench: results in {os.path.abspath(self.outdir)}", flush=True)
+            report = self._write_report()
+            if report:
+                lines.append(f"llmbench: report {report}")
+        lines.append(f"llmbench: results in {os.path.abspath(self.outdir)}")
+        self.closing_text = "\n".join(lines)
         return overall
 
     def _final_locust_csv(self) -> None:
@@ -272,17 +276,15 @@ class Run:
         except (OSError, ValueError) as exc:
             logger.warning("could not finish Locust's CSV files: %s", exc)
 
-    def _write_report(self) -> None:
+    def _write_report(self) -> str | None:
+        """The report's path, or None when it could not be written (the data files are there)."""
+        from .report import build_report
+
         try:
-            from .report import build_report
-        except ImportError as exc:
-            logger.warning("report not written: %s", exc)
-            return
-        try:
-            path = build_report(self.outdir)
-            print(f"llmbench: report {os.path.abspath(path)}", flush=True)
+            return os.path.abspath(build_report(self.outdir))
         except Exception as exc:  # noqa: BLE001 - the data files are written; the report is extra
             logger.exception("report not written: %s", exc)
+            return None
 
 
 def _version() -> str:
