@@ -57,11 +57,19 @@ def mock_engine(tmp_path):
 
     yield factory
     for mock in started:
-        mock.process.send_signal(signal.SIGINT)
-        try:
-            mock.process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            mock.process.kill()
+        stop_process(mock.process, timeout=5)
+
+
+def stop_process(process: subprocess.Popen, timeout: float) -> None:
+    """SIGINT, as Ctrl-C would, so the process writes what it must; kill it if it hangs."""
+    if process.poll() is not None:
+        return
+    process.send_signal(signal.SIGINT)
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=10)
 
 
 def run_llmbench(*args: str, timeout: float = 180, env: dict | None = None) -> subprocess.CompletedProcess:

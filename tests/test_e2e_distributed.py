@@ -54,6 +54,10 @@ def master_cmd(port: int, url: str, out: Path, *extra: str) -> list[str]:
     )
 
 
+def start_master(port: int, url: str, out: Path, *extra: str) -> subprocess.Popen:
+    return subprocess.Popen(master_cmd(port, url, out, *extra), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
 def check_exact(out: Path, ladder: tuple[int, ...], per_stage: int) -> dict[int, list[dict]]:
     by_stage = {}
     all_ids = []
@@ -121,10 +125,7 @@ def test_killed_worker_is_reported_and_nothing_of_the_survivor_is_lost(tmp_path,
     port = free_port()
     out = tmp_path / "out"
     workers = start_workers(port, 2, tmp_path)
-    master = subprocess.Popen(
-        master_cmd(port, mock.url, out, "--concurrency", "2,4", "--requests-per-stage", "40", "--max-tokens", "30"),
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )
+    master = start_master(port, mock.url, out, "--concurrency", "2,4", "--requests-per-stage", "40", "--max-tokens", "30")
     try:
         wait_for_rows(out / "requests_c4.csv", 3)
         victim = workers[0]
@@ -153,18 +154,16 @@ def test_worker_joining_mid_stage_works_from_the_next_stage(tmp_path, mock_engin
     port = free_port()
     out = tmp_path / "out"
     workers = start_workers(port, 2, tmp_path)
-    master = subprocess.Popen(
-        master_cmd(port, mock.url, out, "--concurrency", "2,4,6", "--requests-per-stage", "40", "--max-tokens", "30"),
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )
+    master = start_master(port, mock.url, out, "--concurrency", "2,4,6", "--requests-per-stage", "48", "--max-tokens", "30")
     try:
-        wait_for_rows(out / "requests_c4.csv", 3)
+        # stage 1 complete: stage 2 opens now and lasts about 4 s, longer than a worker takes to start
+        wait_for_rows(out / "requests_c2.csv", 48)
         workers += start_workers(port, 1, tmp_path, name="late")
         stdout, stderr = master.communicate(timeout=120)
         assert master.returncode == 0, stderr[-3000:]
     finally:
         stop_all([master, *workers])
-    by_stage = check_exact(out, (2, 4, 6), 40)
+    by_stage = check_exact(out, (2, 4, 6), 48)
     stages = read_json(out / "overall_summary.json")["run"]["stages"]
     assert stages[0]["joined_workers"] == [] and len(stages[1]["joined_workers"]) == 1
     late = stages[1]["joined_workers"][0]

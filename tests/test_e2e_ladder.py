@@ -135,7 +135,7 @@ def test_sigint_mid_stage_keeps_finished_stages_and_marks_the_current_partial(tm
     mock = mock_engine("--ttft-ms", "20", "--chunk-ms", "5")
     out = tmp_path / "out"
     cmd = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "--only-summary", "--host", mock.url,
-           "--model", "mock-model", "--concurrency", "1,2", "--requests-per-stage", "40", "--max-tokens", "10",
+           "--model", "mock-model", "--concurrency", "1,2", "--requests-per-stage", "40", "--max-tokens", "30",
            "--stream", "--outdir", str(out), "--no-report"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:

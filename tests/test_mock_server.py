@@ -12,6 +12,7 @@ import socket
 import subprocess
 import sys
 import threading
+import statistics
 import time
 from dataclasses import dataclass, field
 
@@ -357,15 +358,24 @@ def concurrent_streams(port: int, count: int, max_tokens: int) -> None:
 
 
 def timing_errors(records: list[dict]) -> list[str]:
-    """Departures from ttft 150 ms (2 ms tolerance) and 10 ms chunk gaps (1 ms tolerance)."""
-    problems = []
+    """Departures from ttft 150 ms and 10 ms chunk gaps, judged on the round's medians (within
+    1 ms and 0.5 ms) and its 90th percentile gap (within 2 ms): a scheduler that drifts or adds
+    steady lateness fails, one stall from a neighbour on a shared machine does not."""
+    ttfts, gaps = [], []
     for rec in records:
         assert len(rec["chunks"]) == 10 and rec["completion_tokens"] == 30
-        ttft = rec["first_output"] - rec["received"]
-        if abs(ttft - 0.150) >= 0.002:
-            problems.append(f"ttft {ttft * 1000:.3f} ms")
-        gaps = [b - a for a, b in zip(rec["chunks"], rec["chunks"][1:])]
-        problems += [f"gap {g * 1000:.3f} ms" for g in gaps if abs(g - 0.010) >= 0.001]
+        ttfts.append((rec["first_output"] - rec["received"]) * 1000)
+        gaps += [(b - a) * 1000 for a, b in zip(rec["chunks"], rec["chunks"][1:])]
+    problems = []
+    ttft = statistics.median(ttfts)
+    if abs(ttft - 150) >= 1:
+        problems.append(f"ttft median {ttft:.3f} ms")
+    gap = statistics.median(gaps)
+    if abs(gap - 10) >= 0.5:
+        problems.append(f"gap median {gap:.3f} ms")
+    worst = sorted(abs(g - 10) for g in gaps)[int(0.9 * (len(gaps) - 1))]
+    if worst >= 2:
+        problems.append(f"gap p90 error {worst:.3f} ms")
     return problems
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -21,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from browser import Page, open_url
-from conftest import LOCUSTFILE, read_json, read_rows
+from conftest import LOCUSTFILE, read_json, read_rows, stop_process
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
@@ -104,11 +103,7 @@ def web_locust(mock_engine, tmp_path):
 
     yield factory
     for web in started:
-        web.process.send_signal(signal.SIGINT)
-        try:
-            web.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            web.process.kill()
+        stop_process(web.process, timeout=30)
 
 
 # ---- driving the page -------------------------------------------------------------------------
