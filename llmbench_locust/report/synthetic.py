@@ -136,9 +136,8 @@ def _write_locust(outdir: Path, records: list[RequestRecord], stages: list[tuple
 
 
 def _gate_fields(outdir: Path, sc: Scenario, summaries: list[dict], bounds: dict, config: dict) -> dict:
-    """The gate as a run records it (gating.evaluate, regression.json); nothing without SLO/baseline."""
-    if not bounds and not sc.baseline:
-        return {}
+    """The gate as a run records it (gating.evaluate, regression.json): every run records one,
+    with or without SLOs and a baseline."""
     baseline = gating.load_baseline(sc.baseline) if sc.baseline else None
     allowed = gating.parse_max_regression_option(sc.max_regression) if baseline else {}
     gate = gating.evaluate(summaries, bounds, baseline, allowed, slo_min_concurrency=sc.slo_min_concurrency,

@@ -91,7 +91,10 @@ def gate_view(overall: dict | None, regression: dict | None) -> GateView | None:
         ceiling = None
     baseline = overall.get("baseline") if isinstance(overall.get("baseline"), dict) else None
     slo_bounds = bounds(overall)
-    if not gate and ceiling is None and baseline is None and regression is None and not slo_bounds:
+    settings = gate.get("settings") if isinstance(gate.get("settings"), dict) else {}
+    # Every run records its gate; a run given neither SLOs nor a baseline has nothing to judge.
+    gated = bool(settings.get("slo")) or bool(settings.get("baseline"))
+    if not gated and ceiling is None and baseline is None and regression is None and not slo_bounds:
         return None
     notes = []
     if baseline is not None and regression is None:
