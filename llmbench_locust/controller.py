@@ -18,6 +18,8 @@ logger = logging.getLogger(__name__)
 
 STAGE_MESSAGE = "llmbench_stage"
 MORE_MESSAGE = "llmbench_more"
+RELEASE_MESSAGE = "llmbench_release"
+RELEASED_MESSAGE = "llmbench_released"
 DONE_MESSAGE = "llmbench_share_done"
 
 
@@ -32,6 +34,7 @@ class StageRun:
     done: dict[str, tuple[int, int]] = field(default_factory=dict)
     lost: dict[str, dict] = field(default_factory=dict)
     joined: list[str] = field(default_factory=list)
+    releasing: set[tuple[str, str]] = field(default_factory=set)  # (node, joiner) awaiting an answer
 
     @property
     def finished(self) -> bool:
@@ -125,8 +128,7 @@ class LadderController:
         if share is not None and sent < share:
             return  # sent before it was given more: a stale report
         run.done[node] = (sent, finished)
-        if set(run.done) >= set(run.shares):
-            self._finish(run)
+        self._finish_if_complete(run)
 
     def node_lost(self, node: str, recorded: int, reported_sent: int) -> None:
         """A node died mid-stage: what it did not record is handed to the surviving nodes.
@@ -136,6 +138,10 @@ class LadderController:
         The stage still ends with exactly its quota of records.
         """
         run = self.current
+        if run is not None and node in run.joined and node not in run.shares and node not in run.lost:
+            # joined and died before any requests reached it: what was being moved goes back
+            run.lost[node] = {"share": 0, "recorded": recorded, "lost_in_flight": 0}
+            return
         if run is None or node not in run.shares or node in run.done or node in run.lost:
             return
         share = run.shares[node]
@@ -158,7 +164,45 @@ class LadderController:
                 self._send(MORE_MESSAGE, {"position": run.stage.position, "extra": extra, "stage": run.stage.number,
                                           "concurrency": run.stage.concurrency}, other)
             logger.warning("worker %s lost in stage %s: %d requests re-assigned", node, run.stage.label, unfinished)
-        if set(run.done) >= set(run.shares):
+        run.releasing = {(n, j) for n, j in run.releasing if n != node}  # it will never answer
+        self._finish_if_complete(run)
+
+    def node_joined(self, node: str) -> None:
+        """A worker joined mid-stage, and Locust moved users to it at once: ask the other nodes for
+        its part of their unsent requests, so the stage keeps its concurrency and its count."""
+        run = self.current
+        if run is None or run.opened_epoch is None or node in run.shares or node in run.joined:
+            return
+        run.joined.append(node)
+        users = self._users_by_node()
+        total = sum(users.values())
+        if run.stage.requests is None or not total or not users.get(node):
+            return
+        fraction = users[node] / total
+        for other in list(run.shares):
+            if other not in run.done and other not in run.lost:
+                run.releasing.add((other, node))
+                self._send(RELEASE_MESSAGE, {"position": run.stage.position, "fraction": fraction,
+                                             "joiner": node}, other)
+
+    def released(self, node: str, position: int, given: int, joiner: str) -> None:
+        """A node gave back ``given`` unsent requests (maybe none); they go to the worker that joined."""
+        run = self.current
+        if run is None or run.stage.position != position:
+            return
+        run.releasing.discard((node, joiner))
+        if given > 0 and node in run.shares:
+            target = node if joiner in run.lost else joiner  # a joiner that died meanwhile gets nothing
+            run.shares[node] -= given
+            run.shares[target] = (run.shares.get(target) or 0) + given
+            run.done.pop(target, None)
+            self._send(MORE_MESSAGE, {"position": position, "extra": given, "stage": run.stage.number,
+                                      "concurrency": run.stage.concurrency}, target)
+        self._finish_if_complete(run)
+
+    def _finish_if_complete(self, run: StageRun) -> None:
+        """Every node with a share has finished it, and no share is still being moved."""
+        if set(run.done) >= set(run.shares) and not run.releasing:
             self._finish(run)
 
     def _finish(self, run: StageRun) -> None:

@@ -68,6 +68,15 @@ class StageNode:
         share.reported = False
         self._work.set()
 
+    def release(self, position: int, fraction: float) -> int:
+        """Give back that fraction of the stage's unsent requests (for a worker that joined)."""
+        share = self._share
+        if share is None or share.position != position or share.limit is None or share.reported:
+            return 0
+        given = int((share.limit - share.sent) * fraction)
+        share.limit -= given
+        return given
+
     def progress(self) -> dict | None:
         share = self._share
         if share is None:

@@ -19,7 +19,7 @@ from locust import events
 from locust.runners import MasterRunner, WorkerRunner
 
 from . import __version__, webui
-from .controller import DONE_MESSAGE, MORE_MESSAGE, STAGE_MESSAGE
+from .controller import DONE_MESSAGE, MORE_MESSAGE, RELEASE_MESSAGE, RELEASED_MESSAGE, STAGE_MESSAGE
 from .node import StageNode, Ticket
 from .options import RunConfig, add_llm_arguments, config_from_message, config_from_options, config_to_message
 from .prompts import PromptCycle, from_system_user, load_prompt_file, parse_conversation
@@ -70,12 +70,14 @@ class Bench:
             runner.register_message(SETUP_MESSAGE, self._on_setup)
             runner.register_message(STAGE_MESSAGE, self._on_stage)
             runner.register_message(MORE_MESSAGE, self._on_more)
+            runner.register_message(RELEASE_MESSAGE, self._on_release)
         if self.role in ("local", "master"):
             runner.register_message(DONE_MESSAGE, self._on_share_done)
             runner.register_message(RECORDS_MESSAGE, self._on_records)
         if self.role == "master":
             runner.register_message(HELLO_MESSAGE, self._on_hello)
             runner.register_message(DRAINED_MESSAGE, self._on_drained)
+            runner.register_message(RELEASED_MESSAGE, self._on_released)
             self._drained: set[str] = set()
         if self.role == "worker":
             runner.register_message(REFUSE_MESSAGE, self._on_refused)
@@ -181,6 +183,21 @@ class Bench:
         if self.node is not None:
             data = msg.data
             self.node.add(data["position"], data["extra"], data["stage"], data["concurrency"])
+
+    def _on_release(self, environment, msg, **_kw) -> None:
+        """Give back part of this stage's unsent requests; answer before a possible "done"."""
+        data = msg.data
+        given = self.node.release(data["position"], data["fraction"]) if self.node is not None else 0
+        environment.runner.send_message(
+            RELEASED_MESSAGE, {"node": self.node_id, "position": data["position"], "given": given, "joiner": data["joiner"]}
+        )
+        if self.node is not None:
+            self.node.poll()
+
+    def _on_released(self, environment, msg, **_kw) -> None:
+        if self.run is not None:
+            data = msg.data
+            self.run.controller.released(data["node"], data["position"], data["given"], data["joiner"])
 
     def _progress(self) -> dict:
         progress = (self.node.progress() if self.node is not None else None) or {}

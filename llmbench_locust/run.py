@@ -146,12 +146,10 @@ class Run:
             return
         clients = self.environment.runner.clients
         for worker in clients.values():
-            # Locust hands a joining worker users at once; its share starts with the next stage,
-            # so until then this stage runs below its concurrency: recorded, not hidden.
+            # Locust hands a joining worker users at once: it takes over part of the others' work.
             if worker.user_count > 0 and worker.id not in current.shares and worker.id not in current.joined:
-                current.joined.append(worker.id)
-                logger.warning("worker %s joined during stage %s: it gets requests from the next stage on",
-                               worker.id, current.stage.label)
+                logger.info("worker %s joined during stage %s", worker.id, current.stage.label)
+                self.controller.node_joined(worker.id)
         for node in list(current.shares):
             worker = clients.get(node)
             if worker is not None and worker.state != "missing":

@@ -149,7 +149,7 @@ def test_killed_worker_is_reported_and_nothing_of_the_survivor_is_lost(tmp_path,
     assert ids == list(range(1, len(ids) + 1))  # every request the survivor made has its record
 
 
-def test_worker_joining_mid_stage_works_from_the_next_stage(tmp_path, mock_engine):
+def test_worker_joining_mid_stage_takes_over_part_of_the_stage(tmp_path, mock_engine):
     mock = mock_engine("--ttft-ms", "40", "--chunk-ms", "10")
     port = free_port()
     out = tmp_path / "out"
@@ -167,5 +167,8 @@ def test_worker_joining_mid_stage_works_from_the_next_stage(tmp_path, mock_engin
     stages = read_json(out / "overall_summary.json")["run"]["stages"]
     assert stages[0]["joined_workers"] == [] and len(stages[1]["joined_workers"]) == 1
     late = stages[1]["joined_workers"][0]
-    assert late not in {r["worker"] for r in by_stage[4]}  # it sent nothing in the stage it joined
+    # it took over part of the others' unsent requests in the stage it joined, exactly as recorded
+    assert stages[1]["shares"].get(late, 0) >= 1
+    assert sum(r["worker"] == late for r in by_stage[4]) == stages[1]["shares"][late]
+    assert sum(stages[1]["shares"].values()) == 48
     assert late in {r["worker"] for r in by_stage[6]} and len({r["worker"] for r in by_stage[6]}) == 3
