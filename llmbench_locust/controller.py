@@ -34,7 +34,9 @@ class StageRun:
     done: dict[str, tuple[int, int]] = field(default_factory=dict)
     lost: dict[str, dict] = field(default_factory=dict)
     joined: list[str] = field(default_factory=list)
-    releasing: set[tuple[str, str]] = field(default_factory=set)  # (node, joiner) awaiting an answer
+    users: dict[str, int] = field(default_factory=dict)  # the settled user count per node
+    recipients: dict[str, int] = field(default_factory=dict)  # nodes that gained users: their gain
+    releasing: set[str] = field(default_factory=set)  # nodes asked to give requests back, no answer yet
 
     @property
     def finished(self) -> bool:
@@ -105,6 +107,7 @@ class LadderController:
         else:
             shares = {node: None for node in users}
         run.shares = shares
+        run.users = users
         run.opened_epoch = time.time()
         logger.info("stage %s opened: %s", stage.label, shares)
         for node, share in shares.items():
@@ -139,8 +142,9 @@ class LadderController:
         """
         run = self.current
         if run is not None and node in run.joined and node not in run.shares and node not in run.lost:
-            # joined and died before any requests reached it: what was being moved goes back
+            # joined and died before any requests reached it: what is being moved goes elsewhere
             run.lost[node] = {"share": 0, "recorded": recorded, "lost_in_flight": 0}
+            run.recipients.pop(node, None)
             return
         if run is None or node not in run.shares or node in run.done or node in run.lost:
             return
@@ -164,40 +168,53 @@ class LadderController:
                 self._send(MORE_MESSAGE, {"position": run.stage.position, "extra": extra, "stage": run.stage.number,
                                           "concurrency": run.stage.concurrency}, other)
             logger.warning("worker %s lost in stage %s: %d requests re-assigned", node, run.stage.label, unfinished)
-        run.releasing = {(n, j) for n, j in run.releasing if n != node}  # it will never answer
+        run.releasing.discard(node)  # it will never answer
+        run.recipients.pop(node, None)
         self._finish_if_complete(run)
 
-    def node_joined(self, node: str) -> None:
-        """A worker joined mid-stage, and Locust moved users to it at once: ask the other nodes for
-        its part of their unsent requests, so the stage keeps its concurrency and its count."""
-        run = self.current
-        if run is None or run.opened_epoch is None or node in run.shares or node in run.joined:
-            return
-        run.joined.append(node)
-        users = self._users_by_node()
-        total = sum(users.values())
-        if run.stage.requests is None or not total or not users.get(node):
-            return
-        fraction = users[node] / total
-        for other in list(run.shares):
-            if other not in run.done and other not in run.lost:
-                run.releasing.add((other, node))
-                self._send(RELEASE_MESSAGE, {"position": run.stage.position, "fraction": fraction,
-                                             "joiner": node}, other)
+    def users_moved(self) -> None:
+        """Follow Locust when it moves users between workers mid-stage (it does when a worker joins).
 
-    def released(self, node: str, position: int, given: int, joiner: str) -> None:
-        """A node gave back ``given`` unsent requests (maybe none); they go to the worker that joined."""
+        Once the per-node counts settle on the stage's concurrency again, every node that lost
+        users gives back that fraction of its unsent requests, and what comes back goes to the
+        nodes that gained users, in proportion: no node is left with requests and no users, and
+        the stage keeps exactly its count.
+        """
+        run = self.current
+        if run is None or run.opened_epoch is None or run.stage.requests is None:
+            return
+        now = {n: c for n, c in self._users_by_node().items() if c > 0 and n not in run.lost}
+        if sum(now.values()) != run.stage.concurrency or now == run.users:
+            return
+        gains = {n: c - run.users.get(n, 0) for n, c in now.items() if c > run.users.get(n, 0)}
+        losses = {n: 1 - now.get(n, 0) / c for n, c in run.users.items() if now.get(n, 0) < c}
+        run.users = now
+        for node in gains:
+            if node not in run.shares and node not in run.joined:
+                run.joined.append(node)
+                logger.info("worker %s joined during stage %s", node, run.stage.label)
+        run.recipients = gains
+        for node, fraction in losses.items():
+            if node in run.shares and node not in run.done and node not in run.lost:
+                run.releasing.add(node)
+                self._send(RELEASE_MESSAGE, {"position": run.stage.position, "fraction": fraction}, node)
+
+    def released(self, node: str, position: int, given: int) -> None:
+        """A node gave back ``given`` unsent requests (maybe none): to the nodes that gained users."""
         run = self.current
         if run is None or run.stage.position != position:
             return
-        run.releasing.discard((node, joiner))
+        run.releasing.discard(node)
         if given > 0 and node in run.shares:
-            target = node if joiner in run.lost else joiner  # a joiner that died meanwhile gets nothing
             run.shares[node] -= given
-            run.shares[target] = (run.shares.get(target) or 0) + given
-            run.done.pop(target, None)
-            self._send(MORE_MESSAGE, {"position": position, "extra": given, "stage": run.stage.number,
-                                      "concurrency": run.stage.concurrency}, target)
+            targets = split_quota(given, run.recipients) if run.recipients else {node: given}
+            for target, extra in targets.items():
+                if extra <= 0:
+                    continue
+                run.shares[target] = (run.shares.get(target) or 0) + extra
+                run.done.pop(target, None)
+                self._send(MORE_MESSAGE, {"position": position, "extra": extra, "stage": run.stage.number,
+                                          "concurrency": run.stage.concurrency}, target)
         self._finish_if_complete(run)
 
     def _finish_if_complete(self, run: StageRun) -> None:

@@ -189,7 +189,7 @@ class Bench:
         data = msg.data
         given = self.node.release(data["position"], data["fraction"]) if self.node is not None else 0
         environment.runner.send_message(
-            RELEASED_MESSAGE, {"node": self.node_id, "position": data["position"], "given": given, "joiner": data["joiner"]}
+            RELEASED_MESSAGE, {"node": self.node_id, "position": data["position"], "given": given}
         )
         if self.node is not None:
             self.node.poll()
@@ -197,7 +197,7 @@ class Bench:
     def _on_released(self, environment, msg, **_kw) -> None:
         if self.run is not None:
             data = msg.data
-            self.run.controller.released(data["node"], data["position"], data["given"], data["joiner"])
+            self.run.controller.released(data["node"], data["position"], data["given"])
 
     def _progress(self) -> dict:
         progress = (self.node.progress() if self.node is not None else None) or {}

@@ -133,23 +133,19 @@ class Run:
             self.store.flush()
             self._sample_cpu()
             if self.bench.role == "master":
-                self._notice_lost_workers()
+                self._watch_workers()
             if headless:
                 line = self.progress_line()
                 if line:
                     print(line, flush=True)
 
-    def _notice_lost_workers(self) -> None:
-        """A worker that went missing or quit mid-stage: hand its unfinished share to the others."""
+    def _watch_workers(self) -> None:
+        """Workers that died mid-stage hand their unfinished share to the others; when Locust moves
+        users between workers (a worker joined), the unsent requests follow the users."""
         current = self.controller.current
         if current is None or current.opened_epoch is None:
             return
         clients = self.environment.runner.clients
-        for worker in clients.values():
-            # Locust hands a joining worker users at once: it takes over part of the others' work.
-            if worker.user_count > 0 and worker.id not in current.shares and worker.id not in current.joined:
-                logger.info("worker %s joined during stage %s", worker.id, current.stage.label)
-                self.controller.node_joined(worker.id)
         for node in list(current.shares):
             worker = clients.get(node)
             if worker is not None and worker.state != "missing":
@@ -161,6 +157,7 @@ class Run:
             sent = progress.get("sent", recorded) if progress.get("position") == current.stage.position else recorded
             self.controller.node_lost(node, recorded, sent)
             self.lost_workers[node] = {"stage": current.stage.number, **current.lost.get(node, {})}
+        self.controller.users_moved()
 
     def _sample_cpu(self) -> None:
         """This process's CPU, and each worker's as it reported it with its last records."""

@@ -106,7 +106,7 @@ def test_controller_walks_the_ladder_only_when_every_node_is_done():
     assert finished[-1].shares == {"w1": 13, "w2": 8}
 
 
-def test_a_joining_worker_takes_over_part_of_the_unsent_requests():
+def test_unsent_requests_follow_users_that_locust_moves_to_a_joining_worker():
     sent = []
     finished = []
     users = {"w1": 2, "w2": 2}
@@ -114,38 +114,49 @@ def test_a_joining_worker_takes_over_part_of_the_unsent_requests():
                            finished.append)
     ctl.users_ready()
     assert ctl.current.shares == {"w1": 20, "w2": 20}
-    # Locust moves users to w3 as it joins: 1 of the 4 users is now there
-    users.update(w1=2, w2=1, w3=1)
-    ctl.node_joined("w3")
-    releases = [(d, n) for t, d, n in sent if t == "llmbench_release"]
-    assert [(d["fraction"], d["joiner"], n) for d, n in releases] == [(0.25, "w3", "w1"), (0.25, "w3", "w2")]
-    ctl.share_done("w1", 0, 20, 20)  # w1 finished before it could give anything
-    ctl.released("w1", 0, 0, "w3")
-    assert not ctl.finished  # w2 has not answered yet
-    # w2 had 16 unsent of 20 and gives 4 of them
+    users.update(w3=1)  # Locust spawns on the joiner first ...
+    ctl.users_moved()
+    assert not [t for t, _, _ in sent if t == "llmbench_release"]  # ... 5 users: not settled yet
+    users.update(w2=1)  # ... then stops one user elsewhere
+    ctl.users_moved()
+    releases = [(d["fraction"], n) for t, d, n in sent if t == "llmbench_release"]
+    assert releases == [(0.5, "w2")] and ctl.current.joined == ["w3"]
+    # w2 had 16 unsent of 20 and gives half of them back
     node = StageNode(lambda *args: None)
     node.open(0, 1, 4, 20, None)
     for _ in range(4):
         node.take()
-    assert node.release(0, 0.25) == 4
-    ctl.released("w2", 0, 4, "w3")
-    assert ctl.current.shares == {"w1": 20, "w2": 16, "w3": 4}
-    assert sent[-1][0] == "llmbench_more" and sent[-1][1]["extra"] == 4 and sent[-1][2] == "w3"
-    ctl.share_done("w2", 0, 16, 16)
+    assert node.release(0, 0.5) == 8
+    ctl.share_done("w1", 0, 20, 20)
+    ctl.released("w2", 0, 8)
+    assert ctl.current.shares == {"w1": 20, "w2": 12, "w3": 8}
+    assert sent[-1][0] == "llmbench_more" and sent[-1][1]["extra"] == 8 and sent[-1][2] == "w3"
+    ctl.share_done("w2", 0, 12, 12)
     assert not ctl.finished
-    ctl.share_done("w3", 0, 4, 4)
+    ctl.share_done("w3", 0, 8, 8)
     assert ctl.finished and sum(finished[0].shares.values()) == 40 and finished[0].joined == ["w3"]
 
 
-def test_a_joiner_that_dies_before_its_share_arrives_gives_it_back():
+def test_a_worker_left_without_users_gives_back_everything_unsent():
+    sent = []
+    users = {"w1": 1, "w2": 1}
+    ctl = LadderController(build_plan((2,), 30), lambda: dict(users), lambda t, d, n: sent.append((t, d, n)))
+    ctl.users_ready()
+    users.update(w2=0, w3=1)  # its only user moved to the joiner
+    ctl.users_moved()
+    assert [(d["fraction"], n) for t, d, n in sent if t == "llmbench_release"] == [(1.0, "w2")]
+    ctl.released("w2", 0, 10)
+    assert ctl.current.shares == {"w1": 15, "w2": 5, "w3": 10}
+
+
+def test_a_release_answered_after_the_joiner_died_goes_back():
     sent = []
     users = {"w1": 2, "w2": 1}
     ctl = LadderController(build_plan((3,), 30), lambda: dict(users), lambda t, d, n: sent.append((t, d, n)))
-    users.update(w1=2, w2=1)
     ctl.users_ready()
     users.update(w1=1, w3=1)
-    ctl.node_joined("w3")
+    ctl.users_moved()
     ctl.node_lost("w3", recorded=0, reported_sent=0)
-    ctl.released("w1", 0, 3, "w3")  # answered after the joiner was gone: back to w1
+    ctl.released("w1", 0, 3)
     assert ctl.current.shares["w1"] == 20 and "w3" not in ctl.current.shares
     assert sent[-1][2] == "w1" and sent[-1][1]["extra"] == 3
