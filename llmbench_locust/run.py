@@ -15,7 +15,7 @@ import gevent
 import psutil
 from locust import stats as locust_stats
 
-from . import gating, outputs
+from . import __version__, gating, outputs
 from .client import LLMClient
 from .controller import LadderController, StageRun
 from .health import CpuWatch
@@ -208,13 +208,13 @@ class Run:
             if run.opened_epoch is not None and not run.stage.is_warmup
         ]
         run_info = {
-            "version": _version(),
+            "version": __version__,
             "run": {
                 "started_epoch": self.started_epoch,
                 "finished_epoch": time.time(),
                 "completed": self.controller.finished,
                 "stages": [run.as_dict() for run in self.controller.runs],
-                "records_by_worker": dict(self.store.by_worker),
+                "records_by_worker": self.store.records_by_worker(),
                 "lost_workers": self.lost_workers,
             },
         }
@@ -280,9 +280,3 @@ class Run:
         except Exception as exc:  # noqa: BLE001 - the data files are written; the report is extra
             logger.exception("report not written: %s", exc)
             return None
-
-
-def _version() -> str:
-    from . import __version__
-
-    return __version__

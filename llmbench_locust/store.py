@@ -58,14 +58,20 @@ class RecordStore:
         self.writer = StageCsvWriter(outdir)
         self.live: dict[int, StageLive] = defaultdict(StageLive)
         self._batches_seen: set[tuple[str, int]] = set()
-        self.by_worker: dict[str, int] = defaultdict(int)
         self.progress: dict[str, dict] = {}
 
     def add(self, records: list[RequestRecord]) -> None:
         self.writer.write_many(records)
         for record in records:
             self.live[record.stage].add(record)
-            self.by_worker[record.worker] += 1
+
+    def records_by_worker(self) -> dict[str, int]:
+        """Records written per worker over the whole run (warm-up included)."""
+        totals: dict[str, int] = defaultdict(int)
+        for stage in self.live.values():
+            for worker, count in stage.by_worker.items():
+                totals[worker] += count
+        return dict(totals)
 
     def add_batch(self, node: str, seq: int, rows: list[dict], progress: dict | None = None) -> None:
         """A batch shipped by a worker; a batch seen before is ignored."""
