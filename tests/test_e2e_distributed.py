@@ -58,6 +58,20 @@ def start_master(port: int, url: str, out: Path, *extra: str) -> subprocess.Pope
     return subprocess.Popen(master_cmd(port, url, out, *extra), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
+def run_with_two_workers(tmp_path: Path, url: str, out: Path, during, *args: str) -> None:
+    """A master and two workers; ``during(port, workers)`` acts on the live run (it may add
+    workers to the list); the master must then finish by itself and exit 0."""
+    port = free_port()
+    workers = start_workers(port, 2, tmp_path)
+    master = start_master(port, url, out, *args)
+    try:
+        during(port, workers)
+        _, stderr = master.communicate(timeout=120)
+        assert master.returncode == 0, stderr[-3000:]
+    finally:
+        stop_all([master, *workers])
+
+
 def check_exact(out: Path, ladder: tuple[int, ...], per_stage: int) -> dict[int, list[dict]]:
     by_stage = {}
     all_ids = []
@@ -122,18 +136,14 @@ def test_processes_flag_gives_the_same_files(tmp_path, mock_engine):
 
 def test_killed_worker_is_reported_and_nothing_of_the_survivor_is_lost(tmp_path, mock_engine):
     mock = mock_engine("--ttft-ms", "40", "--chunk-ms", "10")
-    port = free_port()
     out = tmp_path / "out"
-    workers = start_workers(port, 2, tmp_path)
-    master = start_master(port, mock.url, out, "--concurrency", "2,4", "--requests-per-stage", "40", "--max-tokens", "30")
-    try:
+
+    def kill_a_worker(port, workers):
         wait_for_rows(out / "requests_c4.csv", 3)
-        victim = workers[0]
-        os.kill(victim.pid, signal.SIGKILL)
-        stdout, stderr = master.communicate(timeout=120)
-        assert master.returncode == 0, stderr[-3000:]
-    finally:
-        stop_all([master, *workers])
+        os.kill(workers[0].pid, signal.SIGKILL)
+
+    run_with_two_workers(tmp_path, mock.url, out, kill_a_worker,
+                         "--concurrency", "2,4", "--requests-per-stage", "40", "--max-tokens", "30")
     rows = read_rows(out / "requests_c4.csv")
     assert len(rows) == 40
     overall = read_json(out / "overall_summary.json")
@@ -152,18 +162,15 @@ def test_killed_worker_is_reported_and_nothing_of_the_survivor_is_lost(tmp_path,
 def test_worker_joining_mid_stage_takes_over_part_of_the_stage(tmp_path, mock_engine):
     """Locust moves users to a worker that joins; the unsent requests follow them."""
     mock = mock_engine("--ttft-ms", "40", "--chunk-ms", "10")
-    port = free_port()
     out = tmp_path / "out"
-    workers = start_workers(port, 2, tmp_path)
-    master = start_master(port, mock.url, out, "--concurrency", "4,6", "--requests-per-stage", "96", "--max-tokens", "30")
-    try:
+
+    def add_a_worker(port, workers):
         # the first stage has begun; it lasts about 8 s, longer than a worker takes to start and join
         wait_for_rows(out / "requests_c4.csv", 1)
         workers += start_workers(port, 1, tmp_path, name="late")
-        stdout, stderr = master.communicate(timeout=120)
-        assert master.returncode == 0, stderr[-3000:]
-    finally:
-        stop_all([master, *workers])
+
+    run_with_two_workers(tmp_path, mock.url, out, add_a_worker,
+                         "--concurrency", "4,6", "--requests-per-stage", "96", "--max-tokens", "30")
     by_stage = check_exact(out, (4, 6), 96)
     stages = read_json(out / "overall_summary.json")["run"]["stages"]
     assert len(stages[0]["joined_workers"]) == 1 and stages[1]["joined_workers"] == []
