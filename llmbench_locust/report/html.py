@@ -228,12 +228,16 @@ def config_table(rows: list[tuple[str, str]]) -> str:
     return f'<div class="tablewrap"><table id="config-table"><tbody>{body}</tbody></table></div>'
 
 
+def _tagged_item(level: str, tag: str, text: str, attrs: str = "") -> str:
+    """One list line of notes or findings: its level as a class, a short tag, the escaped text."""
+    return f'<li class="{esc(level)}"{attrs}><span class="tag">{esc(tag)}</span>{esc(text)}</li>'
+
+
 def notes_list(notes: list[Note]) -> str:
     if not notes:
         return ""
     label = {"missing": "missing", "warn": "caution", "info": "note"}
-    items = "".join(f'<li class="{esc(n.level)}"><span class="tag">{esc(label.get(n.level, n.level))}</span>'
-                    f"{esc(n.text)}</li>" for n in notes)
+    items = "".join(_tagged_item(n.level, label.get(n.level, n.level), n.text) for n in notes)
     return f'<h2 id="data-notes">About this data</h2><ul class="notes">{items}</ul>'
 
 
@@ -241,8 +245,8 @@ def findings_list(findings: list[Finding]) -> str:
     if not findings:
         return '<p class="absent">Not enough data for findings.</p>'
     label = {"bad": "act", "warn": "look", "info": "info"}
-    items = "".join(f'<li class="{esc(f.level)}" data-finding="{esc(f.key)}"><span class="tag">'
-                    f"{esc(label.get(f.level, f.level))}</span>{esc(f.text)}</li>" for f in findings)
+    items = "".join(_tagged_item(f.level, label.get(f.level, f.level), f.text, f' data-finding="{esc(f.key)}"')
+                    for f in findings)
     return f'<ul class="findings" id="findings">{items}</ul>'
 
 
